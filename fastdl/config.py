@@ -1,0 +1,108 @@
+"""fastdl's settings: the ``FASTDL_*`` environment variables, read once, and their overrides.
+
+Settings
+--------
+FASTDL_PURE=1
+    Run every kernel on its pure-NumPy twin; numba is then never imported.
+FASTDL_NUM_THREADS=n
+    Threads for fastdl's own parallel kernels (default: all cores, ``os.cpu_count()``).
+FASTDL_DATA=folder
+    Where data sets are looked for first (one sub-folder per data set); read by
+    :mod:`fastdl.datasets`, not here.
+
+``use_pure()`` switches to the NumPy twins for a block and restores the previous setting.
+``set_num_threads(n)`` changes the thread count for fastdl's parallel kernels at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+
+__all__ = ["pure", "use_pure", "numba_available", "set_num_threads", "get_num_threads"]
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={os.environ[name]!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _env_threads() -> int:
+    raw = os.environ.get("FASTDL_NUM_THREADS", "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"FASTDL_NUM_THREADS={raw!r}: expected a whole number >= 1")
+    return int(raw)
+
+
+#: True when numba can be imported at all (looked up without importing it).
+numba_available: bool = importlib.util.find_spec("numba") is not None
+
+#: FASTDL_PURE as read at import. Without numba the library runs pure whatever it says.
+PURE_AT_IMPORT: bool = _env_flag("FASTDL_PURE") or not numba_available
+
+_state = {"pure": PURE_AT_IMPORT, "threads": _env_threads()}
+
+# Functions called with the new thread count whenever it changes (kernels register numba's
+# and the BLAS pool's setters here, so this module never imports either).
+_thread_hooks: list[Callable[[int], None]] = []
+
+
+def pure() -> bool:
+    """True when kernels should run their NumPy twins."""
+    return _state["pure"]
+
+
+@contextlib.contextmanager
+def use_pure(enabled: bool = True) -> Iterator[None]:
+    """Run the block on the NumPy twins (``enabled=True``) or the numba kernels (``False``).
+
+    The previous setting is restored on exit, also after an exception. Asking for the numba
+    kernels when the library was imported with ``FASTDL_PURE=1`` (or without numba) raises
+    ``RuntimeError``: numba was deliberately never imported in that process.
+    """
+    if not enabled and PURE_AT_IMPORT:
+        why = "numba is not installed" if not numba_available else "FASTDL_PURE=1 was set at import"
+        raise RuntimeError(f"use_pure(False): the numba kernels are unavailable ({why})")
+    previous = _state["pure"]
+    _state["pure"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _state["pure"] = previous
+
+
+def get_num_threads() -> int:
+    """Threads that fastdl's parallel kernels use."""
+    return _state["threads"]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the threads for all of fastdl's parallelism (numba kernels and the BLAS they call).
+
+    Parameters
+    ----------
+    n : int
+        Between 1 and ``os.cpu_count()``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
+    limit = os.cpu_count() or 1
+    if not 1 <= n <= limit:
+        raise ValueError(f"set_num_threads: expected 1..{limit} threads, got {n}")
+    _state["threads"] = n
+    for hook in _thread_hooks:
+        hook(n)
+
+
+def on_threads_changed(hook: Callable[[int], None]) -> None:
+    """Register ``hook(n)``, called now and whenever the thread count changes."""
+    _thread_hooks.append(hook)
+    hook(_state["threads"])

@@ -1,0 +1,66 @@
+"""The one place where numba is imported and its flags are chosen; ``pair`` binds twins.
+
+Every compiled kernel is decorated with :func:`jit` so its flags come from here:
+
+- ``cache=True``: compiled code is kept in ``__pycache__`` and reused by the next process;
+- ``fastmath=False``: fast-math would let LLVM assume no NaN/Inf, which breaks NaN checks;
+- ``error_model="numpy"``: division by zero gives inf/nan instead of a Python exception; the
+  exception check in every loop would stop LLVM from vectorising it;
+- ``parallel=True`` only where the kernel asks for it, i.e. where it uses ``prange`` over
+  independent outputs (never a ``prange`` that adds into a shared accumulator).
+
+With ``FASTDL_PURE=1`` (or without numba) numba is never imported: :func:`jit` then returns the
+plain Python function marked as uncompiled, and :func:`pair` always calls the NumPy twin.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from fastdl import config
+
+if config.PURE_AT_IMPORT:
+    numba = None
+    prange = range
+else:
+    import numba
+    from numba import prange  # noqa: F401  (re-exported for kernel modules)
+
+    config.on_threads_changed(numba.set_num_threads)
+
+__all__ = ["jit", "pair", "prange", "numba"]
+
+_FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
+
+
+def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
+    """Compile ``fn`` with fastdl's numba flags (``@jit`` or ``@jit(parallel=True)``)."""
+
+    def decorate(f: Callable) -> Callable:
+        if numba is None:
+            f._fastdl_uncompiled = True
+            return f
+        return numba.njit(parallel=parallel, **_FLAGS)(f)
+
+    return decorate if fn is None else decorate(fn)
+
+
+def pair(np_fn: Callable, nb_fn: Callable) -> Callable:
+    """Return the public kernel: ``nb_fn`` normally, ``np_fn`` when :func:`config.pure` is on.
+
+    The returned function carries the NumPy twin's name and docstring, and exposes both twins
+    as ``.np`` and ``.nb`` so tests and benchmarks can call either directly.
+    """
+
+    @functools.wraps(np_fn)
+    def dispatch(*args, **kwargs):
+        if config.pure():
+            return np_fn(*args, **kwargs)
+        return nb_fn(*args, **kwargs)
+
+    dispatch.np = np_fn
+    dispatch.nb = nb_fn
+    name = np_fn.__name__
+    dispatch.__name__ = dispatch.__qualname__ = name[:-3] if name.endswith("_np") else name
+    return dispatch
