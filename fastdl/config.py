@@ -21,7 +21,16 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterator
 
-__all__ = ["pure", "use_pure", "numba_available", "set_num_threads", "get_num_threads"]
+__all__ = [
+    "pure",
+    "use_pure",
+    "numba_available",
+    "set_num_threads",
+    "get_num_threads",
+    "on_threads_changed",
+    "on_compute",
+    "compute",
+]
 
 
 def _env_flag(name: str) -> bool:
@@ -106,3 +115,22 @@ def on_threads_changed(hook: Callable[[int], None]) -> None:
     """Register ``hook(n)``, called now and whenever the thread count changes."""
     _thread_hooks.append(hook)
     hook(_state["threads"])
+
+
+# Context managers entered around every network pass (kernels register one that, for example,
+# keeps numpy's BLAS pool from competing with numba's threads while fastdl computes).
+_compute_contexts: list[Callable[[], contextlib.AbstractContextManager]] = []
+
+
+def on_compute(factory: Callable[[], contextlib.AbstractContextManager]) -> None:
+    """Register ``factory()``, a context manager entered around every network pass."""
+    _compute_contexts.append(factory)
+
+
+@contextlib.contextmanager
+def compute() -> Iterator[None]:
+    """Enter every registered compute context (see :func:`on_compute`) for the block."""
+    with contextlib.ExitStack() as stack:
+        for factory in _compute_contexts:
+            stack.enter_context(factory())
+        yield

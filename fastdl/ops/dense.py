@@ -1,0 +1,55 @@
+"""The two parameter operations of a dense layer: WeightMultiply and BiasAdd.
+
+Shapes: input ``(..., D)``; weight ``W`` ``(D, H)``; bias ``B`` ``(H,)``; output ``(..., H)``.
+A 2-D input ``(N, D)`` is the usual case; a 3-D input ``(N, T, D)`` is mapped on its last axis,
+so a dense layer can follow a recurrent one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.ops.base import ParamOperation
+
+__all__ = ["WeightMultiply", "BiasAdd"]
+
+
+class WeightMultiply(ParamOperation):
+    """``y = x @ W``.
+
+    Gradients: ``dx = dy @ Wᵀ``; ``dW = Σ xᵀ dy`` over every leading axis of ``x``.
+
+    Parameters
+    ----------
+    W : ndarray, shape (D, H)
+    """
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return self.input_ @ self.param
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad @ self.param.T
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        d, h = self.param.shape
+        return self.input_.reshape(-1, d).T @ output_grad.reshape(-1, h)
+
+
+class BiasAdd(ParamOperation):
+    """``y = x + B``, broadcast over every leading axis.
+
+    Gradients: ``dx = dy``; ``dB = Σ dy`` over every leading axis.
+
+    Parameters
+    ----------
+    B : ndarray, shape (H,)
+    """
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return self.input_ + self.param
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.reshape(-1, self.param.shape[0]).sum(axis=0)
