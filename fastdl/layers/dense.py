@@ -17,7 +17,7 @@ __all__ = ["Dense", "check_activation"]
 
 
 def check_activation(where: str, activation: Operation | None) -> Operation:
-    """Return a private copy of ``activation`` (``Linear()`` for ``None``), or raise ``TypeError``."""
+    """Return a private copy of ``activation`` (``Linear()`` for ``None``); else ``TypeError``."""
     if activation is None:
         return Linear()
     if isinstance(activation, type) and issubclass(activation, Operation):
