@@ -1,0 +1,76 @@
+"""fastdl: the library of *Deep Learning from Scratch* (Seth Weidman), fast and proven correct.
+
+The book's design — Operation → Layer → NeuralNetwork + Loss → Optimizer → Trainer — with the
+hot paths compiled by numba, each beside a pure-NumPy twin (``FASTDL_PURE=1`` runs only the
+twins).
+
+Dimension symbols used in every docstring
+-----------------------------------------
+=======  =====================================
+N        batch size (examples)
+C_in     input channels
+C_out    output channels
+H, W     image height and width
+KH, KW   kernel height and width
+OH, OW   output height and width
+T        time steps of a sequence
+D        input features
+H_hid    hidden units of a recurrent layer
+K        classes (logits per example)
+=======  =====================================
+"""
+
+from fastdl import config
+from fastdl.config import set_num_threads
+from fastdl.layers import Dense, Flatten, Layer
+from fastdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from fastdl.network import NeuralNetwork
+from fastdl.ops import (
+    BiasAdd,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    Operation,
+    ParamOperation,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    WeightMultiply,
+)
+from fastdl.optimizers import SGD, AdaGrad, Adadelta, Adam, AdamW, Optimizer, RMSprop, SGDMomentum
+from fastdl.trainer import History, Trainer, TrainingDivergedError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "config",
+    "set_num_threads",
+    "Operation",
+    "ParamOperation",
+    "Linear",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "WeightMultiply",
+    "BiasAdd",
+    "Dropout",
+    "Layer",
+    "Dense",
+    "Flatten",
+    "Loss",
+    "MeanSquaredError",
+    "SoftmaxCrossEntropy",
+    "NeuralNetwork",
+    "Optimizer",
+    "SGD",
+    "SGDMomentum",
+    "AdaGrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Adadelta",
+    "Trainer",
+    "History",
+    "TrainingDivergedError",
+]

@@ -1,0 +1,172 @@
+"""NeuralNetwork: a list of layers plus a loss, as in the book, with one seed and one dtype."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fastdl import config
+from fastdl.layers.base import Layer
+from fastdl.losses import Loss
+
+__all__ = ["NeuralNetwork"]
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class NeuralNetwork:
+    """Layers run in order, then a loss.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    loss : Loss
+    seed : int, optional
+        Seeds the one ``numpy.random.Generator`` from which all of the network's randomness
+        flows (initialisation, dropout). Same seed, same data, same thread count → bitwise
+        identical weights. ``None`` draws fresh entropy.
+    dtype : numpy float dtype, default float32
+        Dtype of parameters, activations and gradients; float64 for gradient checks. Float
+        input of another dtype is cast once here, at the network's boundary.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdl as fd
+    >>> net = fd.NeuralNetwork([fd.Dense(8, fd.Tanh()), fd.Dense(1)], fd.MeanSquaredError(), seed=0)
+    >>> x = np.ones((4, 3), dtype=np.float32); y = np.zeros((4, 1), dtype=np.float32)
+    >>> loss = net.train_batch(x, y)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        loss: Loss,
+        seed: int | None = None,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
+        layers = list(layers)
+        if not layers:
+            raise ValueError("NeuralNetwork: layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"NeuralNetwork: layers[{i}] is {layer!r}, not a fastdl Layer")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("NeuralNetwork: the same layer object appears twice in layers")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"NeuralNetwork: loss must be a fastdl Loss, got {loss!r}")
+        if np.dtype(dtype) not in _DTYPES:
+            raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.layers = layers
+        self.loss = loss
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        self._bind()
+
+    def _bind(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        for layer in self.layers:
+            layer.bind(self.rng, self.dtype)
+        # The first layer's input is the data: nobody needs its gradient.
+        self.layers[0].set_skip_input_grad(True)
+
+    def reset(self) -> None:
+        """Forget all parameters and reseed: the next pass initialises them as a new network."""
+        for layer in self.layers:
+            layer.reset()
+        self._bind()
+
+    # -- passes -------------------------------------------------------------------------------
+
+    def _prepare_input(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"NeuralNetwork: expected a numpy array, got {type(x).__name__}")
+        if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
+            raise ValueError(f"NeuralNetwork: got an empty input of shape {x.shape}")
+        if np.issubdtype(x.dtype, np.floating):
+            return x.astype(self.dtype, copy=False)
+        if self.layers[0].float_input:
+            raise TypeError(
+                f"NeuralNetwork: {self.layers[0].name} expects floating-point input, got dtype "
+                f"{x.dtype} (scale integer data to floats first, e.g. fastdl.datasets.scale_images)"
+            )
+        return x
+
+    def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Run every layer; ``inference=True`` turns dropout off.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...) as the first layer expects
+
+        Returns
+        -------
+        ndarray, shape (N, ...) as the last layer gives
+        """
+        x = self._prepare_input(x)
+        with config.compute():
+            for layer in self.layers:
+                x = layer.forward(x, inference)
+        return x
+
+    def backward(self, loss_grad: np.ndarray) -> None:
+        """Send ``loss_grad`` (d loss / d output) back through every layer."""
+        grad = loss_grad
+        with config.compute():
+            for layer in reversed(self.layers):
+                grad = layer.backward(grad)
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Forward, loss and backward on one batch; returns the loss. Parameters are unchanged
+        (the optimizer's ``step()`` updates them from :meth:`param_grads`).
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+        y : ndarray, shape (N, ...) as the loss expects
+        """
+        if not isinstance(y, np.ndarray):
+            raise TypeError(f"NeuralNetwork.train_batch: y must be a numpy array, got {type(y).__name__}")
+        if isinstance(x, np.ndarray) and x.ndim > 0 and y.ndim > 0 and len(x) != len(y):
+            raise ValueError(
+                f"NeuralNetwork.train_batch: x has {len(x)} examples but y has {len(y)}"
+            )
+        prediction = self.forward(x, inference=False)
+        loss = self.loss.forward(prediction, y)
+        self.backward(self.loss.backward())
+        return loss
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """The network's output in inference mode, computed ``batch_size`` examples at a time.
+
+        For ``SoftmaxCrossEntropy`` this is the logits (take ``argmax(-1)`` for classes).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"NeuralNetwork.predict: batch_size must be a positive int, got {batch_size!r}")
+        x = self._prepare_input(x)
+        parts = [self.forward(x[i : i + batch_size], inference=True) for i in range(0, len(x), batch_size)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def params(self) -> list[np.ndarray]:
+        """Every learnable array, layer by layer (empty until the first forward pass)."""
+        return [p for layer in self.layers for p in layer.params]
+
+    def param_grads(self) -> list[np.ndarray]:
+        """Gradients of :meth:`params` from the last :meth:`train_batch`, in the same order."""
+        return [g for layer in self.layers for g in layer.param_grads]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of :meth:`params`."""
+        return [p.copy() for p in self.params()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Copy ``weights`` (as from :meth:`get_weights`) into the parameters, in place."""
+        params = self.params()
+        if len(weights) != len(params):
+            raise ValueError(f"NeuralNetwork.set_weights: expected {len(params)} arrays, got {len(weights)}")
+        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+            if p.shape != w.shape:
+                raise ValueError(f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}")
+            p[...] = w

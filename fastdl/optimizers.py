@@ -1,0 +1,281 @@
+"""Optimizers: SGD, SGDMomentum, AdaGrad, RMSprop, Adam, AdamW, Adadelta.
+
+As in the book, an optimizer is bound to a network (``Trainer(net, optim)`` does it, or
+``optim.bind(net)``) and ``step()`` updates every parameter in place from the gradients of the
+last ``train_batch``. All state (velocities, squared-gradient averages) is kept in the
+parameters' dtype, so a float32 network stays float32.
+
+Every optimizer takes:
+
+- ``lr``: the learning rate; ``final_lr`` and ``decay_type`` (``"linear"`` or
+  ``"exponential"``) decay it once per epoch from ``lr`` to ``final_lr`` over the epochs that
+  ``Trainer.fit`` runs, as the book's ``Optimizer`` does;
+- ``clip_value``: clip each gradient element to ``[-clip_value, clip_value]`` (the book clips
+  its RNN gradients to [-2, 2]);
+- ``clip_norm``: rescale all gradients together so their global L2 norm is at most
+  ``clip_norm`` (as PyTorch's ``clip_grad_norm_``). Value clipping is applied first.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSprop", "Adam", "AdamW", "Adadelta"]
+
+
+def _positive(where: str, name: str, value: float | None, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive finite number, got {value}")
+    return float(value)
+
+
+def _fraction(where: str, name: str, value: float) -> float:
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{where}: {name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+class Optimizer(abc.ABC):
+    """Base class: gradient clipping, learning-rate decay, and per-parameter state.
+
+    Subclasses implement ``_update(i, param, grad)`` for parameter number ``i``.
+    """
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        final_lr: float | None = None,
+        decay_type: str | None = None,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+    ) -> None:
+        where = type(self).__name__
+        self.lr = self.initial_lr = _positive(where, "lr", lr)
+        self.final_lr = _positive(where, "final_lr", final_lr, allow_none=True)
+        if decay_type not in (None, "linear", "exponential"):
+            raise ValueError(f"{where}: decay_type must be None, 'linear' or 'exponential', got {decay_type!r}")
+        if (decay_type is None) != (final_lr is None):
+            raise ValueError(f"{where}: final_lr and decay_type go together (got {final_lr!r}, {decay_type!r})")
+        self.decay_type = decay_type
+        self.clip_value = _positive(where, "clip_value", clip_value, allow_none=True)
+        self.clip_norm = _positive(where, "clip_norm", clip_norm, allow_none=True)
+        self.net = None
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self.iterations = 0
+        self._decay_per_epoch: float | None = None
+
+    def bind(self, net) -> None:
+        """Update the parameters of ``net`` (a NeuralNetwork) from now on."""
+        self.net = net
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state and restore the initial learning rate."""
+        self.state = {}
+        self.iterations = 0
+        self.lr = self.initial_lr
+
+    # -- learning-rate decay (the book's _setup_decay / _decay_lr) --------------------------------
+
+    def setup_decay(self, epochs: int) -> None:
+        """Plan the per-epoch decay from ``lr`` to ``final_lr`` over ``epochs`` epochs."""
+        self.lr = self.initial_lr
+        if self.decay_type is None or epochs <= 1:
+            self._decay_per_epoch = None
+        elif self.decay_type == "linear":
+            self._decay_per_epoch = (self.initial_lr - self.final_lr) / (epochs - 1)
+        else:
+            self._decay_per_epoch = (self.final_lr / self.initial_lr) ** (1.0 / (epochs - 1))
+
+    def decay_lr(self) -> None:
+        """Apply one epoch's decay (no effect without ``decay_type``)."""
+        if self._decay_per_epoch is None:
+            return
+        if self.decay_type == "linear":
+            self.lr -= self._decay_per_epoch
+        else:
+            self.lr *= self._decay_per_epoch
+
+    # -- the update ---------------------------------------------------------------------------
+
+    def _clipped(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        if self.clip_value is not None:
+            grads = [np.clip(g, -self.clip_value, self.clip_value) for g in grads]
+        if self.clip_norm is not None:
+            total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            if total > self.clip_norm:
+                scale = self.clip_norm / (total + 1e-6)
+                grads = [g * scale for g in grads]
+        return grads
+
+    def step(self) -> None:
+        """Update every parameter of the bound network in place from its last gradients."""
+        if self.net is None:
+            raise RuntimeError(f"{type(self).__name__}.step: bind a network first (Trainer(net, optim))")
+        params, grads = self.net.params(), self.net.param_grads()
+        if not params:
+            raise RuntimeError(f"{type(self).__name__}.step: the network has no parameters yet (train a batch first)")
+        if any(g is None for g in grads):
+            raise RuntimeError(f"{type(self).__name__}.step: no gradients yet (call net.train_batch first)")
+        grads = self._clipped(grads)
+        self.iterations += 1
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            self._update(i, param, grad)
+
+    def _slot(self, i: int, name: str, like: np.ndarray) -> np.ndarray:
+        """State array ``name`` of parameter ``i``, created as zeros shaped like it."""
+        slots = self.state.setdefault(i, {})
+        if name not in slots:
+            slots[name] = np.zeros_like(like)
+        return slots[name]
+
+    @abc.abstractmethod
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        """Update ``param`` (parameter number ``i``) in place from ``grad``."""
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: ``p ← p − lr·g``."""
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        param -= self.lr * grad
+
+
+class SGDMomentum(Optimizer):
+    """Gradient descent with momentum, in the book's form (the learning rate inside velocity).
+
+    ``v ← μ·v + lr·g``; ``p ← p − v``. With ``nesterov=True``: ``p ← p − (μ·v + lr·g)``
+    (the look-ahead step, Sutskever et al. 2013).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    momentum : float, default 0.9
+    nesterov : bool, default False
+    final_lr, decay_type, clip_value, clip_norm : see :class:`Optimizer`
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs) -> None:
+        super().__init__(lr, **kwargs)
+        self.momentum = _fraction("SGDMomentum", "momentum", momentum)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        v = self._slot(i, "velocity", param)
+        step = self.lr * grad
+        v *= self.momentum
+        v += step
+        if self.nesterov:
+            param -= self.momentum * v + step
+        else:
+            param -= v
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi et al. 2011), as the book uses it for RNNs.
+
+    ``s ← s + g²``; ``p ← p − lr·g / (√s + eps)``.
+    """
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-7, **kwargs) -> None:
+        super().__init__(lr, **kwargs)
+        self.eps = _positive("AdaGrad", "eps", eps)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        s = self._slot(i, "sum_sq", param)
+        s += grad * grad
+        param -= self.lr * grad / (np.sqrt(s) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton 2012) with Keras's defaults.
+
+    ``s ← ρ·s + (1−ρ)·g²``; ``p ← p − lr·g / (√s + eps)``.
+    """
+
+    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-7, **kwargs) -> None:
+        super().__init__(lr, **kwargs)
+        self.rho = _fraction("RMSprop", "rho", rho)
+        self.eps = _positive("RMSprop", "eps", eps)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        s = self._slot(i, "mean_sq", param)
+        s *= self.rho
+        s += (1.0 - self.rho) * grad * grad
+        param -= self.lr * grad / (np.sqrt(s) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction, PyTorch's defaults.
+
+    ``m ← β1·m + (1−β1)·g``; ``v ← β2·v + (1−β2)·g²``;
+    ``p ← p − lr·m̂ / (√v̂ + eps)`` with ``m̂ = m/(1−β1ᵗ)``, ``v̂ = v/(1−β2ᵗ)``.
+    """
+
+    def __init__(
+        self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kwargs
+    ) -> None:
+        super().__init__(lr, **kwargs)
+        self.beta1 = _fraction(type(self).__name__, "beta1", beta1)
+        self.beta2 = _fraction(type(self).__name__, "beta2", beta2)
+        self.eps = _positive(type(self).__name__, "eps", eps)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        m = self._slot(i, "m", param)
+        v = self._slot(i, "v", param)
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * grad * grad
+        t = self.iterations
+        m_hat_scale = 1.0 / (1.0 - self.beta1**t)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**t)
+        param -= (self.lr * m_hat_scale) * m / (np.sqrt(v * v_hat_scale) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), PyTorch's defaults.
+
+    ``p ← p − lr·wd·p`` then the Adam step. Decay applies to every parameter, biases included
+    (as ``torch.optim.AdamW`` given all parameters).
+    """
+
+    def __init__(self, lr: float = 0.001, weight_decay: float = 0.01, **kwargs) -> None:
+        super().__init__(lr, **kwargs)
+        if float(weight_decay) < 0:
+            raise ValueError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
+        self.weight_decay = float(weight_decay)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        param *= 1.0 - self.lr * self.weight_decay
+        super()._update(i, param, grad)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), PyTorch's form and defaults (lr 1.0 scales the step).
+
+    ``s ← ρ·s + (1−ρ)·g²``; ``Δ = √(u + eps) / √(s + eps) · g``; ``u ← ρ·u + (1−ρ)·Δ²``;
+    ``p ← p − lr·Δ``.
+    """
+
+    def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(lr, **kwargs)
+        self.rho = _fraction("Adadelta", "rho", rho)
+        self.eps = _positive("Adadelta", "eps", eps)
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        s = self._slot(i, "mean_sq_grad", param)
+        u = self._slot(i, "mean_sq_delta", param)
+        s *= self.rho
+        s += (1.0 - self.rho) * grad * grad
+        delta = np.sqrt(u + self.eps) / np.sqrt(s + self.eps) * grad
+        u *= self.rho
+        u += (1.0 - self.rho) * delta * delta
+        param -= self.lr * delta
