@@ -1,0 +1,160 @@
+"""Tabular regression data: the Boston and California housing files, as float32 arrays."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "BOSTON_FEATURES",
+    "CALIFORNIA_FEATURES",
+    "load_boston",
+    "load_california_housing",
+]
+
+BOSTON_FEATURES = (
+    "crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax", "ptratio", "b",
+    "lstat",
+)  # fmt: skip
+CALIFORNIA_FEATURES = (
+    "MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude",
+    "Longitude",
+)  # fmt: skip
+
+_BOSTON_FILE = "BostonHousing.csv"
+_CALIFORNIA_FILE = "cal_housing.data"
+
+
+def load_boston(path):
+    """Load the Boston housing regression data (506 towns, 13 features, median home value).
+
+    This is the data set of the book's chapters 2-4, formerly ``sklearn.datasets.load_boston``.
+    **scikit-learn deprecated it in 1.0 and removed it in 1.2 for an ethical problem:** the
+    ``b`` column, ``1000 (Bk - 0.63)^2`` with ``Bk`` the proportion of Black residents of
+    the town, was engineered by the original authors (Harrison and Rubinfeld, 1978) on the
+    assumption that racial self-segregation raised house prices; the variable cannot even
+    be inverted to recover ``Bk``. The study's own aim, the effect of air quality on prices,
+    was also not convincingly supported. It is kept here so that the book's examples can be
+    reproduced; for new work prefer :func:`load_california_housing`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file (``BostonHousing.csv``: a header line ``crim,zn,...,medv`` then 14
+        comma-separated numbers per line; quoted numbers such as ``"0"`` are accepted), or
+        the folder holding it. A file without the header line is also accepted.
+
+    Returns
+    -------
+    x : ndarray of float32, shape (N, 13)
+        Features in the order of ``BOSTON_FEATURES`` (N = 506 for the standard file).
+    y : ndarray of float32, shape (N,)
+        ``medv``, median value of owner-occupied homes in $1000s.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not 14 numeric columns, an unexpected header, a missing or infinite value, or no rows.
+    """
+    table = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
+    return table[:, :13].astype(np.float32), table[:, 13].astype(np.float32)
+
+
+def load_california_housing(path):
+    """Load the California housing regression data (20,640 block groups of the 1990 census).
+
+    Reads ``cal_housing.data``, the file inside the archive that scikit-learn's
+    ``fetch_california_housing`` downloads, and derives the same 8 features and target as
+    scikit-learn (computed in float64, then cast)::
+
+        MedInc = medianIncome          AveRooms  = totalRooms / households
+        HouseAge = housingMedianAge    AveBedrms = totalBedrooms / households
+        Population = population        AveOccup  = population / households
+        Latitude, Longitude            target    = medianHouseValue / 100000
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file ``cal_housing.data`` (no header; 9 comma-separated numbers per line:
+        longitude, latitude, housingMedianAge, totalRooms, totalBedrooms, population,
+        households, medianIncome, medianHouseValue), or the folder holding it.
+
+    Returns
+    -------
+    x : ndarray of float32, shape (N, 8)
+        Features in the order of ``CALIFORNIA_FEATURES`` (N = 20640 for the standard file).
+    y : ndarray of float32, shape (N,)
+        Median house value in units of $100,000.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not 9 numeric columns, a missing or infinite value, a block group with no
+        households, or no rows.
+    """
+    func = "load_california_housing"
+    table = _read_table(func, path, _CALIFORNIA_FILE, None, ncols=9)
+    (longitude, latitude, age, rooms, bedrooms, population, households, income, value) = table.T
+    if np.any(households <= 0):
+        row = int(np.argmax(households <= 0)) + 1
+        raise ValueError(f"{func}: {path}: line {row}: households must be positive")
+    x = np.column_stack(
+        [
+            income,
+            age,
+            rooms / households,
+            bedrooms / households,
+            population,
+            population / households,
+            latitude,
+            longitude,
+        ]
+    )
+    return x.astype(np.float32), (value / 100000).astype(np.float32)
+
+
+def _read_table(func, path, default_name, header, ncols=None):
+    """Read a comma-separated numeric table as float64, shape (rows, columns).
+
+    ``header``: the expected column names if the file may start with a header line;
+    ``ncols`` defaults to its length.
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{func}: path must be a str or os.PathLike, got {type(path).__name__}")
+    path = Path(path)
+    if path.is_dir():
+        path = path / default_name
+    ncols = len(header) if ncols is None else ncols
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    skip = 0
+    if any(c.isalpha() for c in first):
+        names = tuple(name.strip().strip('"').lower() for name in first.split(","))
+        if header is None or names != tuple(h.lower() for h in header):
+            raise ValueError(
+                f"{func}: {path}: unexpected header {first.strip()!r}; expected "
+                + ("no header" if header is None else repr(",".join(header)))
+            )
+        skip = 1
+    try:
+        table = np.loadtxt(
+            path, delimiter=",", quotechar='"', skiprows=skip, ndmin=2, dtype=np.float64
+        )
+    except ValueError as exc:
+        raise ValueError(f"{func}: {path}: {exc}") from None
+    if table.shape[0] == 0 or table.shape[1] != ncols:
+        raise ValueError(
+            f"{func}: {path}: expected rows of {ncols} numbers, got a table of shape {table.shape}"
+        )
+    if not np.all(np.isfinite(table)):
+        row = int(np.argmax(~np.all(np.isfinite(table), axis=1))) + 1 + skip
+        raise ValueError(f"{func}: {path}: line {row}: missing (nan) or infinite value")
+    return table
