@@ -66,8 +66,12 @@ class MeanSquaredError(Loss):
     """
 
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-        if not np.issubdtype(target.dtype, np.number) or np.issubdtype(target.dtype, np.complexfloating):
-            raise TypeError(f"MeanSquaredError: target must be real numbers, got dtype {target.dtype}")
+        if not np.issubdtype(target.dtype, np.number) or np.issubdtype(
+            target.dtype, np.complexfloating
+        ):
+            raise TypeError(
+                f"MeanSquaredError: target must be real numbers, got dtype {target.dtype}"
+            )
         if target.ndim == 1 and prediction.shape == (target.shape[0], 1):
             target = target.reshape(-1, 1)
         check_same_shape(self.name, "target", prediction, target)
@@ -127,7 +131,9 @@ class SoftmaxCrossEntropy(Loss):
                     "SoftmaxCrossEntropy: one-hot labels must be non-negative with rows summing to 1"
                 )
             return target.astype(prediction.dtype, copy=False)
-        raise TypeError(f"SoftmaxCrossEntropy: labels must be integers or floats, got dtype {target.dtype}")
+        raise TypeError(
+            f"SoftmaxCrossEntropy: labels must be integers or floats, got dtype {target.dtype}"
+        )
 
     def _output(self) -> float:
         z = self.prediction.reshape(-1, self.prediction.shape[-1])

@@ -56,7 +56,9 @@ class NeuralNetwork:
         if not isinstance(loss, Loss):
             raise TypeError(f"NeuralNetwork: loss must be a fastdl Loss, got {loss!r}")
         if np.dtype(dtype) not in _DTYPES:
-            raise ValueError(f"NeuralNetwork: dtype must be float32 or float64, got {np.dtype(dtype)}")
+            raise ValueError(
+                f"NeuralNetwork: dtype must be float32 or float64, got {np.dtype(dtype)}"
+            )
         self.layers = layers
         self.loss = loss
         self.seed = seed
@@ -126,7 +128,9 @@ class NeuralNetwork:
         y : ndarray, shape (N, ...) as the loss expects
         """
         if not isinstance(y, np.ndarray):
-            raise TypeError(f"NeuralNetwork.train_batch: y must be a numpy array, got {type(y).__name__}")
+            raise TypeError(
+                f"NeuralNetwork.train_batch: y must be a numpy array, got {type(y).__name__}"
+            )
         if isinstance(x, np.ndarray) and x.ndim > 0 and y.ndim > 0 and len(x) != len(y):
             raise ValueError(
                 f"NeuralNetwork.train_batch: x has {len(x)} examples but y has {len(y)}"
@@ -141,10 +145,19 @@ class NeuralNetwork:
 
         For ``SoftmaxCrossEntropy`` this is the logits (take ``argmax(-1)`` for classes).
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"NeuralNetwork.predict: batch_size must be a positive int, got {batch_size!r}")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size <= 0
+        ):
+            raise ValueError(
+                f"NeuralNetwork.predict: batch_size must be a positive int, got {batch_size!r}"
+            )
         x = self._prepare_input(x)
-        parts = [self.forward(x[i : i + batch_size], inference=True) for i in range(0, len(x), batch_size)]
+        parts = [
+            self.forward(x[i : i + batch_size], inference=True)
+            for i in range(0, len(x), batch_size)
+        ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     # -- parameters ---------------------------------------------------------------------------
@@ -165,8 +178,12 @@ class NeuralNetwork:
         """Copy ``weights`` (as from :meth:`get_weights`) into the parameters, in place."""
         params = self.params()
         if len(weights) != len(params):
-            raise ValueError(f"NeuralNetwork.set_weights: expected {len(params)} arrays, got {len(weights)}")
+            raise ValueError(
+                f"NeuralNetwork.set_weights: expected {len(params)} arrays, got {len(weights)}"
+            )
         for i, (p, w) in enumerate(zip(params, weights, strict=True)):
             if p.shape != w.shape:
-                raise ValueError(f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}")
+                raise ValueError(
+                    f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}"
+                )
             p[...] = w

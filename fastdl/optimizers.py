@@ -60,9 +60,13 @@ class Optimizer(abc.ABC):
         self.lr = self.initial_lr = _positive(where, "lr", lr)
         self.final_lr = _positive(where, "final_lr", final_lr, allow_none=True)
         if decay_type not in (None, "linear", "exponential"):
-            raise ValueError(f"{where}: decay_type must be None, 'linear' or 'exponential', got {decay_type!r}")
+            raise ValueError(
+                f"{where}: decay_type must be None, 'linear' or 'exponential', got {decay_type!r}"
+            )
         if (decay_type is None) != (final_lr is None):
-            raise ValueError(f"{where}: final_lr and decay_type go together (got {final_lr!r}, {decay_type!r})")
+            raise ValueError(
+                f"{where}: final_lr and decay_type go together (got {final_lr!r}, {decay_type!r})"
+            )
         self.decay_type = decay_type
         self.clip_value = _positive(where, "clip_value", clip_value, allow_none=True)
         self.clip_norm = _positive(where, "clip_norm", clip_norm, allow_none=True)
@@ -118,12 +122,18 @@ class Optimizer(abc.ABC):
     def step(self) -> None:
         """Update every parameter of the bound network in place from its last gradients."""
         if self.net is None:
-            raise RuntimeError(f"{type(self).__name__}.step: bind a network first (Trainer(net, optim))")
+            raise RuntimeError(
+                f"{type(self).__name__}.step: bind a network first (Trainer(net, optim))"
+            )
         params, grads = self.net.params(), self.net.param_grads()
         if not params:
-            raise RuntimeError(f"{type(self).__name__}.step: the network has no parameters yet (train a batch first)")
+            raise RuntimeError(
+                f"{type(self).__name__}.step: the network has no parameters yet (train a batch first)"
+            )
         if any(g is None for g in grads):
-            raise RuntimeError(f"{type(self).__name__}.step: no gradients yet (call net.train_batch first)")
+            raise RuntimeError(
+                f"{type(self).__name__}.step: no gradients yet (call net.train_batch first)"
+            )
         grads = self._clipped(grads)
         self.iterations += 1
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
@@ -162,7 +172,9 @@ class SGDMomentum(Optimizer):
     final_lr, decay_type, clip_value, clip_norm : see :class:`Optimizer`
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs) -> None:
+    def __init__(
+        self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs
+    ) -> None:
         super().__init__(lr, **kwargs)
         self.momentum = _fraction("SGDMomentum", "momentum", momentum)
         self.nesterov = bool(nesterov)
@@ -220,7 +232,12 @@ class Adam(Optimizer):
     """
 
     def __init__(
-        self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **kwargs
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        **kwargs,
     ) -> None:
         super().__init__(lr, **kwargs)
         self.beta1 = _fraction(type(self).__name__, "beta1", beta1)

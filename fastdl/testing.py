@@ -39,7 +39,9 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
     ndarray, shape of ``x``, float64
     """
     if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient: x must be float64 for a meaningful check, got {x.dtype}")
+        raise TypeError(
+            f"numerical_gradient: x must be float64 for a meaningful check, got {x.dtype}"
+        )
     grad = np.zeros(x.shape, dtype=np.float64)
     flat = x.reshape(-1)  # a view: x is contiguous or we copy-check below
     if not np.shares_memory(flat, x):
@@ -56,11 +58,15 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
     return grad
 
 
-def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float) -> float:
+def _compare(
+    name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float
+) -> float:
     if analytic is None:
         raise GradcheckError(f"{name}: no analytic gradient was computed")
     if analytic.shape != numeric.shape:
-        raise GradcheckError(f"{name}: analytic gradient has shape {analytic.shape}, expected {numeric.shape}")
+        raise GradcheckError(
+            f"{name}: analytic gradient has shape {analytic.shape}, expected {numeric.shape}"
+        )
     err = np.abs(np.asarray(analytic, dtype=np.float64) - numeric)
     bound = atol + rtol * np.abs(numeric)
     if not np.all(err <= bound):
@@ -156,13 +162,19 @@ def gradcheck(
         first.set_skip_input_grad(True)
         params = obj.params()
         if check_input:
-            report["input"] = _compare("network input", analytic_input, numerical_gradient(run, x, eps), atol, rtol)
+            report["input"] = _compare(
+                "network input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
+            )
         for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
-            report[f"param[{i}]"] = _compare(f"network param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol)
+            report[f"param[{i}]"] = _compare(
+                f"network param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
+            )
         return report
 
     if not isinstance(obj, (Operation, Layer)):
-        raise TypeError(f"gradcheck: expected an Operation, Layer, Loss or NeuralNetwork, got {obj!r}")
+        raise TypeError(
+            f"gradcheck: expected an Operation, Layer, Loss or NeuralNetwork, got {obj!r}"
+        )
 
     out = obj.forward(x, inference)  # sets a layer up on first use
     rng = _generator_of(obj)
@@ -183,9 +195,15 @@ def gradcheck(
         params = obj.parameters()
     analytic_input = obj.backward(proj.astype(out.dtype))
     analytic_input = None if analytic_input is None else analytic_input.copy()
-    analytic_params = [g.copy() for g in (obj.param_grads if isinstance(obj, Layer) else obj.parameter_grads())]
+    analytic_params = [
+        g.copy() for g in (obj.param_grads if isinstance(obj, Layer) else obj.parameter_grads())
+    ]
     if check_input:
-        report["input"] = _compare(f"{obj.name} input", analytic_input, numerical_gradient(run, x, eps), atol, rtol)
+        report["input"] = _compare(
+            f"{obj.name} input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
+        )
     for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
-        report[f"param[{i}]"] = _compare(f"{obj.name} param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol)
+        report[f"param[{i}]"] = _compare(
+            f"{obj.name} param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
+        )
     return report

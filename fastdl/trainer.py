@@ -84,12 +84,16 @@ class Trainer:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"Trainer: net must be a NeuralNetwork, got {type(net).__name__}")
         if not isinstance(optim, Optimizer):
-            raise TypeError(f"Trainer: optim must be a fastdl Optimizer, got {type(optim).__name__}")
+            raise TypeError(
+                f"Trainer: optim must be a fastdl Optimizer, got {type(optim).__name__}"
+            )
         self.net = net
         self.optim = optim
         optim.bind(net)
 
-    def _evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float | None]:
+    def _evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int
+    ) -> tuple[float, float | None]:
         """Mean loss and (for classification) accuracy of the network on ``x``, ``y``."""
         loss_fn = self.net.loss
         total_loss, correct, count = 0.0, 0, 0
@@ -177,11 +181,50 @@ class Trainer:
         optim.setup_decay(epochs)
 
         history = History()
-        best_loss, best_weights = math.inf, net.get_weights()
-        bad_evals = 0
         rng = np.random.default_rng(seed)
+        start_time = time.perf_counter()
+        # Overflow and NaN are caught by the finiteness check below, with a message that says
+        # where; numpy's own warnings about them would only come first and say less.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._loop(
+                history,
+                x_train,
+                y_train,
+                x_test,
+                y_test,
+                epochs,
+                eval_every,
+                batch_size,
+                rng,
+                early_stopping,
+                verbose,
+                patience,
+                eval_batch_size,
+            )
+        history.seconds = time.perf_counter() - start_time
+        return history
+
+    def _loop(
+        self,
+        history,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        epochs,
+        eval_every,
+        batch_size,
+        rng,
+        early_stopping,
+        verbose,
+        patience,
+        eval_batch_size,
+    ) -> None:
+        net, optim = self.net, self.optim
         n = len(x_train)
         start_time = time.perf_counter()
+        best_loss, best_weights = math.inf, net.get_weights()
+        bad_evals = 0
         for epoch in range(1, epochs + 1):
             order = rng.permutation(n)
             epoch_loss = 0.0
@@ -231,14 +274,14 @@ class Trainer:
                                 f"epoch {history.best_epoch} (val loss {best_loss:.4f})",
                                 flush=True,
                             )
-                        break
+                        return
             optim.decay_lr()
-        history.seconds = time.perf_counter() - start_time
-        return history
 
     def _check_labels(self, x: np.ndarray, y: np.ndarray, what: str) -> None:
         """Check all labels against the network's output size before training starts."""
-        if not isinstance(self.net.loss, SoftmaxCrossEntropy) or not np.issubdtype(y.dtype, np.integer):
+        if not isinstance(self.net.loss, SoftmaxCrossEntropy) or not np.issubdtype(
+            y.dtype, np.integer
+        ):
             return
         k = self.net.layers[-1].output.shape[-1]
         lo, hi = int(y.min()), int(y.max())

@@ -1,0 +1,223 @@
+"""NeuralNetwork: float32 end to end, reproducibility, casting at the boundary, bad input."""
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+OPTIMIZERS = {
+    "sgd": lambda: fd.SGD(0.1),
+    "momentum": lambda: fd.SGDMomentum(0.1, momentum=0.9, nesterov=True),
+    "adagrad": lambda: fd.AdaGrad(0.1),
+    "rmsprop": lambda: fd.RMSprop(0.01),
+    "adam": lambda: fd.Adam(0.01),
+    "adamw": lambda: fd.AdamW(0.01),
+    "adadelta": lambda: fd.Adadelta(1.0),
+}
+
+
+def make_net(seed=0, dtype=np.float32):
+    return fd.NeuralNetwork(
+        [fd.Dense(8, fd.Tanh(), dropout=0.8), fd.Dense(8, fd.ReLU()), fd.Dense(3)],
+        fd.SoftmaxCrossEntropy(),
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def data(rng, n=40):
+    return rng.standard_normal((n, 5)).astype(np.float32), rng.integers(0, 3, size=n)
+
+
+@pytest.mark.parametrize("optim", OPTIMIZERS.values(), ids=OPTIMIZERS.keys())
+def test_float32_end_to_end(optim, rng):
+    """Parameters, activations, gradients and optimizer state all stay float32."""
+    x, y = data(rng)
+    net = make_net()
+    opt = optim()
+    fd.Trainer(net, opt)
+    for _ in range(3):
+        loss = net.train_batch(x, y)
+        opt.step()
+    assert isinstance(loss, float)
+    for layer in net.layers:
+        for op in layer.operations:
+            assert op.output.dtype == np.float32, op.name
+            assert op.input_grad is None or op.input_grad.dtype == np.float32, op.name
+    assert all(p.dtype == np.float32 for p in net.params())
+    assert all(g.dtype == np.float32 for g in net.param_grads())
+    for slots in opt.state.values():
+        assert all(s.dtype == np.float32 for s in slots.values())
+    assert net.forward(x, inference=True).dtype == np.float32
+
+
+def test_float64_input_is_cast_once_at_the_boundary(rng):
+    x, _ = data(rng)
+    net = make_net()
+    out = net.forward(x.astype(np.float64), inference=True)
+    assert out.dtype == np.float32
+    assert net.layers[0].input_.dtype == np.float32
+
+
+def test_float64_network(rng):
+    x, y = data(rng)
+    net = make_net(dtype=np.float64)
+    net.train_batch(x, y)
+    assert all(p.dtype == np.float64 for p in net.params())
+
+
+@pytest.mark.parametrize("optim", OPTIMIZERS.values(), ids=OPTIMIZERS.keys())
+def test_same_seed_same_weights_bitwise(optim, rng):
+    x, y = data(rng, 100)
+
+    def train():
+        net = make_net(seed=42)
+        fd.Trainer(net, optim()).fit(x, y, epochs=3, batch_size=16, seed=7, verbose=0, eval_every=1)
+        return net.get_weights()
+
+    first, second = train(), train()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    other_seed = make_net(seed=43)
+    other_seed.forward(x[:1])
+    assert not np.array_equal(other_seed.params()[0], first[0])
+
+
+def test_fit_twice_with_restart_is_reproducible(rng):
+    x, y = data(rng, 60)
+    net = make_net(seed=1)
+    trainer = fd.Trainer(net, fd.Adam(0.01))
+    trainer.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    first = net.get_weights()
+    trainer.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(first, net.get_weights(), strict=True))
+
+
+def test_predict_matches_forward_in_batches(rng):
+    x, y = data(rng, 25)
+    net = make_net()
+    net.train_batch(x, y)
+    full = net.forward(x, inference=True)
+    np.testing.assert_array_equal(net.predict(x, batch_size=7), full)
+
+
+def test_params_and_grads_line_up(rng):
+    x, y = data(rng)
+    net = make_net()
+    assert net.params() == []
+    net.train_batch(x, y)
+    shapes = [p.shape for p in net.params()]
+    assert shapes == [(5, 8), (8,), (8, 8), (8,), (8, 3), (3,)]
+    assert [g.shape for g in net.param_grads()] == shapes
+
+
+def test_first_layer_skips_its_input_gradient(rng):
+    x, y = data(rng)
+    net = make_net()
+    net.train_batch(x, y)
+    assert net.layers[0].input_grad is None
+    assert net.layers[1].input_grad is not None
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_wrong_feature_count(rng):
+    x, y = data(rng)
+    net = make_net()
+    net.train_batch(x, y)
+    with pytest.raises(ValueError, match=r"Dense: expected 5 input features.*\(40, 4\)"):
+        net.train_batch(x[:, :4], y)
+
+
+def test_wrong_rank():
+    net = make_net()
+    with pytest.raises(
+        ValueError, match=r"Dense: expected input \(N, D\) or \(N, T, D\), got shape \(3,\)"
+    ):
+        net.forward(np.ones(3, dtype=np.float32))
+
+
+def test_empty_input():
+    with pytest.raises(ValueError, match="empty"):
+        make_net().forward(np.ones((0, 5), dtype=np.float32))
+
+
+def test_integer_input_is_refused_not_upcast():
+    with pytest.raises(TypeError, match="floating-point input, got dtype uint8"):
+        make_net().forward(np.ones((2, 5), dtype=np.uint8))
+
+
+def test_mismatched_lengths(rng):
+    x, y = data(rng)
+    with pytest.raises(ValueError, match="x has 40 examples but y has 39"):
+        make_net().train_batch(x, y[:-1])
+
+
+def test_labels_out_of_range(rng):
+    x, y = data(rng)
+    y[3] = 3
+    with pytest.raises(
+        ValueError, match=r"labels must be in \[0, 3\) for 3 classes, got values in \[0, 3\]"
+    ):
+        make_net().train_batch(x, y)
+
+
+def test_negative_labels(rng):
+    x, y = data(rng)
+    y[0] = -1
+    with pytest.raises(ValueError, match="labels must be in"):
+        make_net().train_batch(x, y)
+
+
+def test_label_shape(rng):
+    x, y = data(rng)
+    with pytest.raises(ValueError, match=r"integer labels must have shape \(40,\)"):
+        make_net().train_batch(x, y.reshape(40, 1))
+
+
+def test_one_hot_labels_must_be_distributions(rng):
+    x, _ = data(rng)
+    bad = np.full((40, 3), 0.5, dtype=np.float32)
+    with pytest.raises(ValueError, match="rows summing to 1"):
+        make_net().train_batch(x, bad)
+
+
+def test_constructor_checks():
+    with pytest.raises(ValueError, match="layers must not be empty"):
+        fd.NeuralNetwork([], fd.MeanSquaredError())
+    with pytest.raises(TypeError, match=r"layers\[1\]"):
+        fd.NeuralNetwork([fd.Dense(2), "dense"], fd.MeanSquaredError())
+    with pytest.raises(TypeError, match="loss must be a fastdl Loss"):
+        fd.NeuralNetwork([fd.Dense(2)], "mse")
+    with pytest.raises(ValueError, match="float32 or float64"):
+        fd.NeuralNetwork([fd.Dense(2)], fd.MeanSquaredError(), dtype=np.float16)
+    layer = fd.Dense(2)
+    with pytest.raises(ValueError, match="same layer object appears twice"):
+        fd.NeuralNetwork([layer, layer], fd.MeanSquaredError())
+
+
+def test_dense_argument_checks():
+    with pytest.raises(ValueError, match="neurons must be a positive int"):
+        fd.Dense(0)
+    with pytest.raises(ValueError, match="keep probability"):
+        fd.Dense(3, dropout=0.0)
+    with pytest.raises(ValueError, match="weight_init must be one of"):
+        fd.Dense(3, weight_init="xavier")
+    with pytest.raises(TypeError, match="not the class"):
+        fd.Dense(3, activation=fd.ReLU)
+
+
+def test_shape_check_names_operation_and_shapes(rng):
+    op = fd.Tanh()
+    op.forward(rng.standard_normal((2, 3)))
+    with pytest.raises(
+        ValueError, match=r"Tanh: output_grad has shape \(3, 2\), expected \(2, 3\)"
+    ):
+        op.backward(np.ones((3, 2)))
+
+
+def test_mse_accepts_target_vector_for_one_output(rng):
+    net = fd.NeuralNetwork([fd.Dense(1)], fd.MeanSquaredError(), seed=0)
+    x = rng.standard_normal((10, 3)).astype(np.float32)
+    y = rng.standard_normal(10).astype(np.float32)
+    assert net.train_batch(x, y) == pytest.approx(net.train_batch(x, y.reshape(-1, 1)))

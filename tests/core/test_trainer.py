@@ -1,0 +1,173 @@
+"""Trainer.fit: batches, shuffling, evaluation, early stopping, divergence, bad arguments."""
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+
+
+def classification_data(rng, n=120):
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    return x, y
+
+
+def make_net(seed=0):
+    return fd.NeuralNetwork(
+        [fd.Dense(8, fd.Tanh()), fd.Dense(2)], fd.SoftmaxCrossEntropy(), seed=seed
+    )
+
+
+class CountingSGD(fd.SGD):
+    """SGD that records the batch sizes it updated from."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch_sizes = []
+
+    def step(self):
+        self.batch_sizes.append(len(self.net.layers[0].input_))
+        super().step()
+
+
+def test_last_partial_batch_is_used(rng):
+    x, y = classification_data(rng, 50)
+    opt = CountingSGD(0.1)
+    fd.Trainer(make_net(), opt).fit(x, y, epochs=2, batch_size=16, verbose=0, early_stopping=False)
+    assert opt.batch_sizes == [16, 16, 16, 2] * 2
+
+
+def test_learns_and_reports_history(rng):
+    x, y = classification_data(rng, 400)
+    history = fd.Trainer(make_net(), fd.SGDMomentum(0.1)).fit(
+        x[:300],
+        y[:300],
+        x[300:],
+        y[300:],
+        epochs=6,
+        eval_every=2,
+        batch_size=20,
+        verbose=0,
+        early_stopping=False,
+    )
+    assert history.epoch == [2, 4, 6]
+    assert len(history.val_loss) == len(history.val_accuracy) == len(history.train_loss) == 3
+    assert history.val_accuracy[-1] > 0.9
+    assert history.val_loss[-1] < history.val_loss[0]
+    assert history.best_epoch in history.epoch
+
+
+def test_verbose_prints_one_line_per_evaluation(rng, capsys):
+    x, y = classification_data(rng)
+    fd.Trainer(make_net(), fd.SGD(0.1)).fit(
+        x, y, x, y, epochs=4, eval_every=2, verbose=1, early_stopping=False
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 2/4") and "val acc" in lines[0]
+    fd.Trainer(make_net(), fd.SGD(0.1)).fit(x, y, x, y, epochs=2, eval_every=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_early_stopping_restores_best_weights(rng):
+    """A learning rate that makes the loss climb after the first epoch triggers the stop."""
+    x, y = classification_data(rng, 200)
+
+    class Recording(fd.Trainer):
+        snapshots = []
+
+        def _evaluate(self, *args):
+            self.snapshots.append(self.net.get_weights())
+            return super()._evaluate(*args)
+
+    trainer = Recording(make_net(), fd.SGD(0.05))
+    losses = iter([1.0, 0.5, 0.7])
+    orig = trainer._evaluate
+
+    def scripted(*args):
+        orig(*args)
+        return next(losses), 0.5
+
+    trainer._evaluate = scripted
+    history = trainer.fit(x, y, x, y, epochs=10, eval_every=1, verbose=0)
+    assert history.stopped_early and history.best_epoch == 2 and history.epoch == [1, 2, 3]
+    best = Recording.snapshots[1]
+    assert all(np.array_equal(a, b) for a, b in zip(trainer.net.get_weights(), best, strict=True))
+
+
+def test_patience_allows_more_bad_evaluations(rng):
+    x, y = classification_data(rng)
+    trainer = fd.Trainer(make_net(), fd.SGD(0.05))
+    losses = iter([1.0, 1.1, 1.2, 0.9, 1.3, 1.4, 1.5])
+    orig = trainer._evaluate
+
+    def scripted(*args):
+        orig(*args)
+        return next(losses), 0.5
+
+    trainer._evaluate = scripted
+    history = trainer.fit(x, y, x, y, epochs=7, eval_every=1, verbose=0, patience=2)
+    assert history.epoch == [1, 2, 3] and history.best_epoch == 1
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_best_weights(rng):
+    x, y = classification_data(rng, 64)
+    x_bad = x.copy()
+    net = make_net()
+    trainer = fd.Trainer(net, fd.SGD(0.01))
+    trainer.fit(x, y, x, y, epochs=1, verbose=0)
+    best = net.get_weights()
+    # Second epoch of a fresh fit: a NaN in the data poisons the loss of one batch.
+    x_bad[37] = np.nan
+    with pytest.raises(fd.TrainingDivergedError, match=r"loss is nan at epoch 1, batch \d+"):
+        trainer.fit(x_bad, y, x, y, epochs=2, batch_size=8, verbose=0, restart=True)
+    # restart=True re-initialised from the same seed, so "best" is the initial weights again,
+    # which equal a fresh net's; what matters is that nothing NaN was kept.
+    assert all(np.all(np.isfinite(p)) for p in net.params())
+    assert len(best) == len(net.params())
+
+
+def test_divergence_from_a_huge_learning_rate(rng):
+    x, y = classification_data(rng, 64)
+    net = fd.NeuralNetwork([fd.Dense(8, fd.ReLU()), fd.Dense(2)], fd.MeanSquaredError(), seed=0)
+    y2 = np.stack([y, 1 - y], axis=1).astype(np.float32)
+    with pytest.raises(fd.TrainingDivergedError, match=r"at epoch \d+, batch \d+"):
+        fd.Trainer(net, fd.SGD(1e6)).fit(
+            x, y2, epochs=20, batch_size=8, verbose=0, early_stopping=False
+        )
+    assert all(np.all(np.isfinite(p)) for p in net.params())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+        ({"batch_size": -3}, ValueError, "batch_size must be a positive int"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive int"),
+        ({"eval_every": 0}, ValueError, "eval_every must be a positive int"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match, rng):
+    x, y = classification_data(rng)
+    with pytest.raises(error, match=match):
+        fd.Trainer(make_net(), fd.SGD(0.1)).fit(x, y, verbose=0, **kwargs)
+
+
+def test_bad_data_is_refused_before_training(rng):
+    x, y = classification_data(rng)
+    trainer = fd.Trainer(make_net(), fd.SGD(0.1))
+    with pytest.raises(ValueError, match="x_train has 120 examples but y_train has 119"):
+        trainer.fit(x, y[:-1], verbose=0)
+    with pytest.raises(ValueError, match="x_train is empty"):
+        trainer.fit(x[:0], y[:0], verbose=0)
+    with pytest.raises(ValueError, match="give both x_test and y_test"):
+        trainer.fit(x, y, x, verbose=0)
+    with pytest.raises(ValueError, match="x_test has 120 examples but y_test has 10"):
+        trainer.fit(x, y, x, y[:10], verbose=0)
+    y_bad = y.copy()
+    y_bad[-1] = 5  # not in the first example: found by the up-front check of every label
+    with pytest.raises(ValueError, match=r"y_train labels must be in \[0, 2\).*\[0, 5\]"):
+        trainer.fit(x, y_bad, verbose=0)
+    assert trainer.optim.iterations == 0
+    with pytest.raises(TypeError, match="net must be a NeuralNetwork"):
+        fd.Trainer("net", fd.SGD(0.1))
