@@ -37,7 +37,7 @@ from fastdl.ops import (
     Tanh,
     WeightMultiply,
 )
-from fastdl.optimizers import SGD, AdaGrad, Adadelta, Adam, AdamW, Optimizer, RMSprop, SGDMomentum
+from fastdl.optimizers import SGD, Adadelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop, SGDMomentum
 from fastdl.trainer import History, Trainer, TrainingDivergedError
 
 __version__ = "0.1.0"
