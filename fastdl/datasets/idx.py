@@ -6,6 +6,7 @@ type ``0x08`` (uint8); images are ``(N, 28, 28)`` and labels ``(N,)``.
 """
 
 import hashlib
+import math
 import os
 import zlib
 
@@ -93,7 +94,7 @@ def _read_stream(stream, path, shape, sha256):
     if shape is not None and dims != tuple(shape):
         raise IDXFormatError(f"{path}: header declares shape {dims}, expected {tuple(shape)}", path)
     header_size = 4 + 4 * ndim
-    nbytes = int(np.prod(dims, dtype=np.uint64)) * dtype.itemsize
+    nbytes = math.prod(dims) * dtype.itemsize
     stream.check_declared_size(header_size + nbytes)
 
     data = np.empty(nbytes, dtype=np.uint8)
