@@ -20,7 +20,7 @@ K        classes (logits per example)
 =======  =====================================
 """
 
-from fastdl import config
+from fastdl import autodiff, config, datasets
 from fastdl.config import set_num_threads
 from fastdl.layers import Dense, Flatten, Layer
 from fastdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
@@ -43,7 +43,9 @@ from fastdl.trainer import History, Trainer, TrainingDivergedError
 __version__ = "0.1.0"
 
 __all__ = [
+    "autodiff",
     "config",
+    "datasets",
     "set_num_threads",
     "Operation",
     "ParamOperation",
