@@ -133,23 +133,23 @@ def _read_table(func, path, default_name, header, ncols=None):
     if path.is_dir():
         path = path / default_name
     ncols = len(header) if ncols is None else ncols
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
+    lines = path.read_text(encoding="utf-8").splitlines()
     skip = 0
-    if any(c.isalpha() for c in first):
-        names = tuple(name.strip().strip('"').lower() for name in first.split(","))
+    if lines and any(c.isalpha() for c in lines[0]):
+        names = tuple(name.strip().strip('"').lower() for name in lines[0].split(","))
         if header is None or names != tuple(h.lower() for h in header):
             raise ValueError(
-                f"{func}: {path}: unexpected header {first.strip()!r}; expected "
+                f"{func}: {path}: unexpected header {lines[0].strip()!r}; expected "
                 + ("no header" if header is None else repr(",".join(header)))
             )
         skip = 1
+    if not any(line.strip() for line in lines[skip:]):
+        raise ValueError(f"{func}: {path}: no data rows, expected rows of {ncols} numbers")
     try:
-        table = np.loadtxt(
-            path, delimiter=",", quotechar='"', skiprows=skip, ndmin=2, dtype=np.float64
-        )
+        table = np.loadtxt(lines[skip:], delimiter=",", quotechar='"', ndmin=2, dtype=np.float64)
     except ValueError as exc:
-        raise ValueError(f"{func}: {path}: {exc}") from None
+        where = " (rows counted after the header line)" if skip else ""
+        raise ValueError(f"{func}: {path}: {exc}{where}") from None
     if table.shape[0] == 0 or table.shape[1] != ncols:
         raise ValueError(
             f"{func}: {path}: expected rows of {ncols} numbers, got a table of shape {table.shape}"
