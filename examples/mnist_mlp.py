@@ -34,7 +34,9 @@ def build(seed: int) -> fd.NeuralNetwork:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="folder with the four MNIST files (default: the loader's search)")
+    parser.add_argument(
+        "--data", help="folder with the four MNIST files (default: the loader's search)"
+    )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20190119)
@@ -43,9 +45,16 @@ def main(argv: list[str] | None = None) -> None:
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
     if args.smoke:
-        x_train, y_train, x_test, y_test = x_train[:2000], y_train[:2000], x_test[:500], y_test[:500]
+        x_train, y_train, x_test, y_test = (
+            x_train[:2000],
+            y_train[:2000],
+            x_test[:500],
+            y_test[:500],
+        )
         args.epochs, args.eval_every = 1, 1
-    x_train, x_test = standardize(x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1))
+    x_train, x_test = standardize(
+        x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    )
 
     net = build(args.seed)
     optim = fd.SGDMomentum(lr=0.2, momentum=0.9, final_lr=0.05, decay_type="exponential")
@@ -56,8 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     seconds = time.perf_counter() - start
     accuracy = float(np.mean(net.predict(x_test).argmax(axis=1) == y_test))
-    print(f"test accuracy {100 * accuracy:.2f}% (the book: 97.34%) after {history.epoch[-1]} epochs, "
-          f"{seconds:.1f} s")
+    print(
+        f"test accuracy {100 * accuracy:.2f}% (the book: 97.34%) after {history.epoch[-1]} epochs, "
+        f"{seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from fastdl.datasets import load_boston, load_california_housing, standardize, t
 def data_folder(given: str | None) -> pathlib.Path:
     folder = given or os.environ.get("FASTDL_DATA")
     if not folder:
-        raise SystemExit("regression.py: give --data FOLDER or set FASTDL_DATA (the folder with boston/ and california_housing/)")
+        raise SystemExit(
+            "regression.py: give --data FOLDER or set FASTDL_DATA (the folder with boston/ and california_housing/)"
+        )
     return pathlib.Path(folder)
 
 
@@ -57,8 +59,16 @@ def one_split(x, y, seed: int, epochs: int) -> dict[str, tuple[float, float]]:
 
     net = deep_network(x.shape[1], seed)
     trainer = fd.Trainer(net, fd.SGD(lr=0.01))
-    trainer.fit(x_train, y_train, epochs=epochs, eval_every=epochs, batch_size=32, seed=seed,
-                early_stopping=False, verbose=0)
+    trainer.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        eval_every=epochs,
+        batch_size=32,
+        seed=seed,
+        early_stopping=False,
+        verbose=0,
+    )
     deep = errors(net.predict(x_test), y_test)
 
     design = np.column_stack([x_train.astype(np.float64), np.ones(len(x_train))])
@@ -73,8 +83,10 @@ def run(name: str, x: np.ndarray, y: np.ndarray, splits: int, epochs: int, unit:
     deep = np.mean([r["deep"] for r in results], axis=0)
     linear = np.mean([r["linear"] for r in results], axis=0)
     better = 1.0 - deep[0] / linear[0]
-    print(f"{name}: {len(x)} examples, {x.shape[1]} features, {splits} splits of 70/30, {epochs} epochs "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"{name}: {len(x)} examples, {x.shape[1]} features, {splits} splits of 70/30, {epochs} epochs "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     print(f"  deep network       test MAE {deep[0]:.3f}  RMSE {deep[1]:.3f}  ({unit})")
     print(f"  linear regression  test MAE {linear[0]:.3f}  RMSE {linear[1]:.3f}")
     print(f"  deep MAE is {100 * better:.1f}% below linear (the book: 30%; target: at least 25%)")
@@ -84,7 +96,9 @@ def run(name: str, x: np.ndarray, y: np.ndarray, splits: int, epochs: int, unit:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["boston", "california", "both"], default="both")
-    parser.add_argument("--data", help="folder holding boston/ and california_housing/ (default: $FASTDL_DATA)")
+    parser.add_argument(
+        "--data", help="folder holding boston/ and california_housing/ (default: $FASTDL_DATA)"
+    )
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: 1 split, 2 epochs")

@@ -1,0 +1,81 @@
+"""config: environment flags, use_pure(), thread count; the console command's dispatch."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastdl as fd
+from fastdl import config
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def test_use_pure_restores_the_previous_setting():
+    before = config.pure()
+    with config.use_pure():
+        assert config.pure()
+        with pytest.raises(KeyError):
+            with config.use_pure(True):
+                raise KeyError("boom")
+        assert config.pure()
+    assert config.pure() == before
+
+
+def test_set_num_threads_checks_its_argument():
+    with pytest.raises(ValueError, match="expected 1.."):
+        fd.set_num_threads(0)
+    with pytest.raises(ValueError, match="expected 1.."):
+        fd.set_num_threads((os.cpu_count() or 1) + 1)
+    with pytest.raises(TypeError, match="expected an int"):
+        fd.set_num_threads(1.5)
+
+
+def test_set_num_threads_reaches_registered_hooks():
+    seen = []
+    previous = config.get_num_threads()
+    config.on_threads_changed(seen.append)
+    try:
+        fd.set_num_threads(1)
+        assert config.get_num_threads() == 1
+        assert seen[-1] == 1
+    finally:
+        config._thread_hooks.remove(seen.append)
+        fd.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_bad_fastdl_pure_value_is_an_error(value):
+    result = run_python("import fastdl", FASTDL_PURE=value)
+    assert result.returncode != 0
+    assert "FASTDL_PURE=" in result.stderr and "expected 1/0" in result.stderr
+
+
+def test_bad_thread_count_is_an_error():
+    result = run_python("import fastdl", FASTDL_NUM_THREADS="zero")
+    assert result.returncode != 0 and "FASTDL_NUM_THREADS='zero'" in result.stderr
+
+
+def test_pure_mode_cannot_be_left_when_set_at_import():
+    result = run_python(
+        "import fastdl.config as c\n"
+        "try:\n"
+        "    with c.use_pure(False): pass\n"
+        "except RuntimeError as e: print(e)\n",
+        FASTDL_PURE="1",
+    )
+    assert "numba kernels are unavailable (FASTDL_PURE=1 was set at import)" in result.stdout
+
+
+def test_cli_rejects_an_unknown_model(capsys):
+    from fastdl import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "no-such-model"])
+    assert "invalid choice" in capsys.readouterr().err
