@@ -1,5 +1,6 @@
 """MNIST and Fashion-MNIST loaders: find the four IDX files (or download them), verify, parse."""
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -111,37 +112,50 @@ load_fashion_mnist.__doc__ = _LOADER_DOC.format(
 
 def _load(spec, func, path, download, verify, mirrors, progress, timeout):
     path, mirrors = _check_arguments(func, path, download, verify, mirrors, progress, timeout)
-    if mirrors is None:
-        mirrors = spec.mirrors
-    searched = []
+    searched = []  # one line per place, for the error message
     for place in search_places(spec, path):
-        if place.folder is None:
-            searched.append(f"{place.label}: {place.reason}")
-            continue
-        where = f"{place.label} {place.folder}"
-        files = _find_files(place.folder, spec)
-        missing = [f.gz_name for f, p in zip(spec.files, files, strict=True) if p is None]
-        if not place.folder.is_dir():
-            searched.append(f"{where}: no such folder")
-        elif missing:
-            searched.append(f"{where}: missing {', '.join(missing)}")
-        else:
-            try:
-                return _read_files(spec, files, verify)
-            except DatasetIntegrityError as exc:
-                if not place.owned or exc.path is None:
-                    raise
-                os.unlink(exc.path)
-                searched.append(f"{where}: deleted corrupted {Path(exc.path).name} ({exc})")
-                if progress:
-                    print(f"fastdl: deleted a corrupted cached file: {exc}", file=sys.stderr)
+        loaded = _load_from(place, spec, verify, progress, searched)
+        if loaded is not None:
+            return loaded
     if not download:
         raise DatasetNotFoundError(_not_found_message(spec, func, searched, None, None))
     target = path if path is not None else user_cache_dir(spec.name)
+    mirrors = spec.mirrors if mirrors is None else mirrors
     failures = _download_missing(spec, target, mirrors, progress, timeout)
     if failures:
         raise DatasetNotFoundError(_not_found_message(spec, func, searched, target, failures))
     return _read_files(spec, _find_files(target, spec), verify)
+
+
+def _load_from(place, spec, verify, progress, searched):
+    """The data set read from ``place``, or None (saying why in ``searched``).
+
+    A bad file raises, except in the user cache, where it is deleted (and later downloaded
+    again) so that it is never reused.
+    """
+    if place.folder is None:
+        searched.append(f"{place.label}: {place.reason}")
+        return None
+    where = f"{place.label} {place.folder}"
+    files = _find_files(place.folder, spec)
+    missing = [f.gz_name for f, p in zip(spec.files, files, strict=True) if p is None]
+    if place.folder.is_file():
+        searched.append(f"{where}: is a file; give the folder holding the four files")
+    elif not place.folder.is_dir():
+        searched.append(f"{where}: no such folder")
+    elif missing:
+        searched.append(f"{where}: missing {', '.join(missing)}")
+    else:
+        try:
+            return _read_files(spec, files, verify)
+        except DatasetIntegrityError as exc:
+            if not place.owned or exc.path is None:
+                raise
+            os.unlink(exc.path)
+            searched.append(f"{where}: deleted corrupted {Path(exc.path).name} ({exc})")
+            if progress:
+                print(f"fastdl: deleted a corrupted cached file: {exc}", file=sys.stderr)
+    return None
 
 
 def _check_arguments(func, path, download, verify, mirrors, progress, timeout):
@@ -152,7 +166,9 @@ def _check_arguments(func, path, download, verify, mirrors, progress, timeout):
     for name, value in (("download", download), ("verify", verify), ("progress", progress)):
         if not isinstance(value, bool | np.bool_):
             raise TypeError(f"{func}: {name} must be True or False, got {value!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{func}: timeout must be a number of seconds, got {timeout!r}")
+    if not 0 < timeout < float("inf"):
         raise ValueError(f"{func}: timeout must be a positive number of seconds, got {timeout!r}")
     if mirrors is not None:
         if isinstance(mirrors, str):
@@ -240,7 +256,7 @@ def _download_missing(spec, target, mirrors, progress, timeout):
 
 def _max_gzip_size(f):
     """Largest plausible gzip file for ``f``'s content: incompressible data grows by <0.1 %."""
-    content = 4 + 4 * len(f.shape) + int(np.prod(f.shape))
+    content = 4 + 4 * len(f.shape) + math.prod(f.shape)
     return content + content // 100 + (1 << 16)
 
 

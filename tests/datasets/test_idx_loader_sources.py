@@ -96,6 +96,12 @@ def test_not_found_message_lists_every_place_and_the_fix(tmp_path, monkeypatch, 
         assert expected in message
 
 
+def test_path_to_a_file_is_explained(tmp_path, tiny_mnist):
+    folder = tiny_mnist.write(tmp_path / "given")
+    with pytest.raises(DatasetNotFoundError, match="is a file; give the folder holding"):
+        load_mnist(folder / "train-images-idx3-ubyte.gz", download=False)
+
+
 def test_not_found_unset_places_are_named(tiny_mnist):
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(download=False)
@@ -207,7 +213,8 @@ def test_corrupted_cache_file_is_deleted_not_reused(tiny_mnist, cache_dir, capsy
         ({"verify": None}, TypeError, "load_mnist: verify must be True or False"),
         ({"progress": 1}, TypeError, "load_mnist: progress must be True or False"),
         ({"timeout": 0}, ValueError, "load_mnist: timeout must be a positive number"),
-        ({"timeout": "5"}, ValueError, "load_mnist: timeout must be a positive number"),
+        ({"timeout": "5"}, TypeError, "load_mnist: timeout must be a number of seconds"),
+        ({"timeout": float("nan")}, ValueError, "load_mnist: timeout must be a positive number"),
         ({"mirrors": "http://x/"}, TypeError, "load_mnist: mirrors must be a sequence of URLs"),
         ({"mirrors": ["ftp://x/"]}, ValueError, "load_mnist: mirrors must be http"),
     ],
