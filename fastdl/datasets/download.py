@@ -25,8 +25,8 @@ def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
 
     The payload is written to a temporary file in ``dest``'s folder, passed to
     ``check(temporary_path)``, and renamed to ``dest`` only if ``check`` returns without
-    raising. On any failure, including KeyboardInterrupt, the temporary file is removed and
-    ``dest`` is left as it was.
+    raising. On any failure, including KeyboardInterrupt, the temporary file is removed,
+    ``dest`` is left as it was, and folders created for it are removed again if empty.
 
     Parameters
     ----------
@@ -52,8 +52,13 @@ def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
         Whatever ``check`` raises.
     """
     dest = Path(dest)
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except BaseException:
+        _remove_empty(created)
+        raise
     try:
         with os.fdopen(fd, "wb") as out:
             bar = _Progress(dest.name, url, progress)
@@ -68,8 +73,18 @@ def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        _remove_empty(created)
         raise
     return dest
+
+
+def _remove_empty(folders):
+    """Remove the folders this call created (deepest first), if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _copy_url(url, out, timeout, max_bytes, progress):

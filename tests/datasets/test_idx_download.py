@@ -69,7 +69,7 @@ def test_corrupt_payload_is_rejected_and_leaves_nothing(server, tiny_mnist, cach
     message = str(info.value)
     assert "train-images-idx3-ubyte.gz: rejected" in message
     assert tiny_mnist.spec.train_images.sha256 in message
-    assert _names(cache_dir) == []
+    assert not cache_dir.parent.exists()  # not even the folders created for the download
 
 
 def test_corrupt_mirror_then_good_mirror(server, tiny_mnist, cache_dir):
@@ -138,6 +138,16 @@ def test_fetch_rejected_payload_leaves_destination_untouched(tmp_path, server):
     assert _names(tmp_path) == ["file"]
     fetch(server.url + "/file", dest, check=lambda tmp: None, progress=False)
     assert dest.read_bytes() == b"new content"
+
+
+def test_fetch_failure_keeps_existing_folders(tmp_path, server):
+    with pytest.raises(DownloadError):
+        fetch(server.url + "/missing", tmp_path / "a" / "b" / "x", check=lambda t: None)
+    assert _names(tmp_path) == []
+    (tmp_path / "a").mkdir()
+    with pytest.raises(DownloadError):
+        fetch(server.url + "/missing", tmp_path / "a" / "b" / "x", check=lambda t: None)
+    assert _names(tmp_path) == ["a"] and _names(tmp_path / "a") == []
 
 
 def test_fetch_refuses_oversized_payload(tmp_path, server):
