@@ -62,8 +62,9 @@ def read_idx(path, *, shape=None, sha256=None):
         Bad magic number, unknown type code, shape differing from ``shape``, or content
         shorter or longer than the header declares.
     DatasetIntegrityError
-        Corrupted or truncated gzip data, or a SHA-256 differing from ``sha256``; the
-        message names the file and the expected checksum.
+        Corrupted or truncated gzip data, or a SHA-256 differing from ``sha256``.
+
+    Every message names the file, and when ``sha256`` is given, the expected checksum.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -73,7 +74,14 @@ def read_idx(path, *, shape=None, sha256=None):
             stream = _GzipContent(f.read(), path, hashed=sha256 is not None)
         else:
             stream = _RawContent(f, path, hashed=sha256 is not None)
-        return _read_stream(stream, path, shape, sha256)
+        try:
+            return _read_stream(stream, path, shape, sha256)
+        except DatasetIntegrityError as exc:
+            if sha256 is None or sha256 in str(exc):
+                raise
+            raise type(exc)(
+                f"{exc}; expected SHA-256 of the uncompressed content: {sha256}", path
+            ) from None
 
 
 def _read_stream(stream, path, shape, sha256):

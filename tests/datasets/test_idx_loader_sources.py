@@ -187,6 +187,7 @@ def test_truncated_file_outside_cache_raises(tmp_path, tiny_mnist):
     with pytest.raises(DatasetIntegrityError, match="truncated") as info:
         load_mnist(folder)
     assert str(bad) in str(info.value)
+    assert tiny_mnist.spec.train_images.sha256 in str(info.value)
 
 
 def test_corrupted_cache_file_is_deleted_not_reused(tiny_mnist, cache_dir, capsys):

@@ -142,6 +142,19 @@ def test_wrong_checksum_names_file_and_expected_digest(tmp_path, helpers, images
     assert not isinstance(info.value, IDXFormatError)
 
 
+def test_format_errors_name_the_expected_checksum_when_given(tmp_path, helpers, images):
+    content = helpers.idx_bytes(images)
+    path = tmp_path / "short.gz"
+    path.write_bytes(helpers.gz(content[:-5]))
+    expected = hashlib.sha256(content).hexdigest()
+    with pytest.raises(IDXFormatError, match=f"truncated.*expected SHA-256 .*: {expected}"):
+        read_idx(path, sha256=expected)
+    path.write_bytes(helpers.gz(content)[:-3])
+    with pytest.raises(DatasetIntegrityError, match=f"truncated.*{expected}") as info:
+        read_idx(path, sha256=expected)
+    assert info.value.path == str(path)
+
+
 def test_expected_shape_checked_before_reading(tmp_path, helpers, images):
     path = tmp_path / "images"
     path.write_bytes(helpers.idx_bytes(images))
