@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from fastdl import config
 from fastdl.kernels._jit import jit, numba
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "blas_threads",
     "set_blas_threads",
     "get_blas_threads",
+    "serial_blas",
 ]
 
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_TRANS = 101, 111, 112
@@ -196,3 +198,36 @@ def blas_threads(n: int) -> Iterator[None]:
         yield
     finally:
         set_blas_threads(previous)
+
+
+@contextlib.contextmanager
+def serial_blas() -> Iterator[None]:
+    """Run the block with numpy's OpenBLAS on one thread (cheap when it already is).
+
+    The numba kernels call :func:`gemm` from inside ``prange`` regions, each thread on its own
+    images or rows; a multi-threaded BLAS there would start a second pool that competes with
+    numba's for the same cores.
+    """
+    previous = get_blas_threads()
+    if previous == 1:
+        yield
+        return
+    set_blas_threads(1)
+    try:
+        yield
+    finally:
+        set_blas_threads(previous)
+
+
+def _compute_threads() -> contextlib.AbstractContextManager:
+    """The BLAS pool while fastdl computes: one thread beside numba's pool, all when pure."""
+    if config.pure():
+        return blas_threads(config.get_num_threads())
+    return serial_blas()
+
+
+# One thread pool at a time: numba's workers and OpenBLAS's workers both spin after each call,
+# and on a small machine letting them take turns halves the speed. Inside every network pass
+# numpy's BLAS runs on one thread while numba's threads do the parallel work; in pure mode
+# (no numba threads) BLAS gets all of fastdl's threads.
+config.on_compute(_compute_threads)

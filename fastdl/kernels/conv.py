@@ -1,0 +1,308 @@
+"""2-D convolution, channels-last: forward (with bias and optional ReLU) and backward.
+
+Notation
+--------
+N            images in the batch
+H, W         input height and width
+C_in, C_out  input and output channels
+KH, KW       kernel height and width
+S            stride, the same along both axes
+PT, PB, PL, PR
+             zero padding at the top, bottom, left and right (``pad = (PT, PB, PL, PR)``)
+OH, OW       output height and width::
+
+    OH = (H + PT + PB - KH) // S + 1
+    OW = (W + PL + PR - KW) // S + 1
+
+P = OH·OW output positions per image; K = KH·KW·C_in numbers in one patch.
+
+Layout
+------
+The kernels are channels-last: ``x`` is ``(N, H, W, C_in)``, ``y`` is ``(N, OH, OW, C_out)``
+and the weights are ``(KH, KW, C_in, C_out)`` so that, reshaped to ``(K, C_out)``, they
+multiply the im2col matrix of :mod:`fastdl.kernels.im2col` directly. The operation
+(:mod:`fastdl.ops.conv`) converts from and to the public NCHW / ``(C_out, C_in, KH, KW)``.
+As in every deep-learning library, "convolution" is cross-correlation (no kernel flip)::
+
+    y[n, oh, ow, o] = b[o] + Σ_{i, j, c} x_pad[n, oh·S + i, ow·S + j, c] · w[i, j, c, o]
+
+With ``relu=True`` the output is ``max(y, 0)`` and the backward pass multiplies the incoming
+gradient by ``y > 0`` first (the ReLU derivative, 0 at 0 as in PyTorch).
+
+The numba twins split the batch into one block of images per thread; per image they build
+the patch matrix (it fits in L2), call a single-threaded GEMM and apply bias and ReLU while
+the result is still in cache. Small patches (K <= 32, e.g. a first layer on grey images)
+are computed by direct loops instead. The backward pass uses GEMMs for images whose
+gradient is dense, and scatter-AXPYs over the non-zero entries where it is sparse (after
+ReLU and max-pooling typically 3 in 4 entries are zero); both are exact. Weight and bias
+gradients are summed per thread and added up after the parallel loop, in a fixed order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl import config
+from fastdl.kernels._blas import gemm, serial_blas
+from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
+
+__all__ = ["conv2d_forward", "conv2d_backward", "DIRECT_MAX_K", "SPARSE_MAX_DENSITY"]
+
+#: Patches with at most this many numbers (K = KH·KW·C_in) are convolved by direct loops.
+DIRECT_MAX_K = 32
+#: Images whose output gradient has at most this fraction of non-zeros use scatter-AXPYs.
+SPARSE_MAX_DENSITY = 0.3
+
+
+def conv2d_forward_np(x, w, b, stride, pad, relu):
+    """Convolve a batch of channels-last images: im2col, one matrix product, bias (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C_in), float32 or float64, C-contiguous
+    w : ndarray, shape (KH, KW, C_in, C_out), dtype of ``x``, C-contiguous
+    b : ndarray, shape (C_out,), dtype of ``x``
+    stride : int
+        S.
+    pad : tuple of 4 int
+        ``(PT, PB, PL, PR)``.
+    relu : bool
+        Apply ``max(·, 0)`` to the result.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C_out), dtype of ``x``
+    """
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    oh, ow = output_size(h, wd, kh, kw, stride, pad)
+    col = im2col_np(x, kh, kw, stride, pad)  # (N, P, K)
+    y = col.reshape(n * oh * ow, kh * kw * c) @ w.reshape(kh * kw * c, co)  # (N·P, C_out)
+    y += b
+    if relu:
+        np.maximum(y, 0, out=y)
+    return y.reshape(n, oh, ow, co)
+
+
+def conv2d_backward_np(x, w, y, dy, stride, pad, relu, need_dx):
+    """Gradients of :func:`conv2d_forward` for input, weights and bias (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C_in), C-contiguous
+        The forward input.
+    w : ndarray, shape (KH, KW, C_in, C_out), C-contiguous
+    y : ndarray, shape (N, OH, OW, C_out)
+        The forward output (read only when ``relu`` is true).
+    dy : ndarray, shape (N, OH, OW, C_out), C-contiguous
+        Gradient of the loss with respect to ``y``.
+    stride, pad, relu
+        As given to the forward pass.
+    need_dx : bool
+        False skips the input gradient (a network's first layer): ``dx`` is then empty.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C_in), or (0, H, W, C_in) when ``need_dx`` is false
+    dw : ndarray, shape (KH, KW, C_in, C_out)
+    db : ndarray, shape (C_out,)
+        All of the dtype of ``x``.
+    """
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    k = kh * kw * c
+    dz = dy * (y > 0) if relu else dy  # gradient before the ReLU
+    dz = dz.reshape(-1, co)  # (N·P, C_out)
+    db = dz.sum(axis=0)
+    col = im2col_np(x, kh, kw, stride, pad).reshape(-1, k)  # (N·P, K)
+    dw = (dz.T @ col).T.reshape(w.shape)  # (K, C_out); dz.T @ col is the faster product
+    if not need_dx:
+        return np.zeros((0, h, wd, c), dtype=x.dtype), dw, db
+    dcol = (dz @ w.reshape(k, co).T).reshape(n, -1, k)  # (N, P, K)
+    return col2im_np(dcol, h, wd, kh, kw, stride, pad), dw, db
+
+
+@jit
+def _direct_image(x, w2, b, kh, kw, stride, pt, pl, oh, ow, relu, y):
+    """One image by direct loops: ``y`` (P, C_out) from ``x`` (H, W, C_in), ``w2`` (K, C_out)."""
+    h, wd, c = x.shape
+    co = y.shape[1]
+    acc = np.empty(co, dtype=y.dtype)
+    for oy in range(oh):
+        for ox in range(ow):
+            for o in range(co):
+                acc[o] = b[o]
+            for i in range(kh):
+                yy = oy * stride + i - pt
+                if yy < 0 or yy >= h:
+                    continue
+                for j in range(kw):
+                    xx = ox * stride + j - pl
+                    if xx < 0 or xx >= wd:
+                        continue
+                    for q in range(c):
+                        v = x[yy, xx, q]
+                        wr = w2[(i * kw + j) * c + q]
+                        for o in range(co):
+                            acc[o] += v * wr[o]
+            out = y[oy * ow + ox]
+            if relu:
+                for o in range(co):
+                    out[o] = acc[o] if acc[o] > 0 else 0
+            else:
+                for o in range(co):
+                    out[o] = acc[o]
+
+
+@jit
+def _bias_relu(y, b, relu):
+    """In place: ``y[p, o] += b[o]``, then ReLU; ``y`` is (P, C_out)."""
+    p, co = y.shape
+    for r in range(p):
+        row = y[r]
+        if relu:
+            for o in range(co):
+                v = row[o] + b[o]
+                row[o] = v if v > 0 else 0
+        else:
+            for o in range(co):
+                row[o] += b[o]
+
+
+@jit
+def _blocks(n, parts):
+    """Split ``range(n)`` into ``parts`` contiguous blocks: array of ``parts + 1`` bounds."""
+    bounds = np.empty(parts + 1, dtype=np.int64)
+    for t in range(parts + 1):
+        bounds[t] = (n * t) // parts
+    return bounds
+
+
+def conv2d_forward_nb(x, w, b, stride, pad, relu):
+    """numba twin of :func:`conv2d_forward_np`: same contract, per-image fused loops."""
+    parts = min(config.get_num_threads(), len(x))
+    with serial_blas():
+        return _conv2d_forward(x, w, b, stride, pad, relu, parts)
+
+
+@jit(parallel=True)
+def _conv2d_forward(x, w, b, stride, pad, relu, parts):
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (wd + pl + pr - kw) // stride + 1
+    k = kh * kw * c
+    p = oh * ow
+    w2 = w.reshape(k, co)
+    y = np.empty((n, p, co), dtype=x.dtype)
+    bounds = _blocks(n, parts)
+    for t in prange(parts):
+        if k <= DIRECT_MAX_K:
+            for i in range(bounds[t], bounds[t + 1]):
+                _direct_image(x[i], w2, b, kh, kw, stride, pt, pl, oh, ow, relu, y[i])
+        else:
+            col = np.empty((p, k), dtype=x.dtype)
+            for i in range(bounds[t], bounds[t + 1]):
+                im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
+                gemm(False, False, 1.0, col, w2, 0.0, y[i])
+                _bias_relu(y[i], b, relu)
+    return y.reshape(n, oh, ow, co)
+
+
+@jit
+def _relu_grad(y, dy, relu, dz):
+    """``dz = dy · (y > 0)`` (or a copy of ``dy``); returns the number of non-zeros."""
+    p, co = dz.shape
+    nnz = 0
+    for r in range(p):
+        for o in range(co):
+            g = dy[r, o]
+            if relu and not y[r, o] > 0:
+                g = 0
+            dz[r, o] = g
+            nnz += g != 0
+    return nnz
+
+
+@jit
+def _sparse_image(col, dz, wt, dwt, dcol, need_dx):
+    """Scatter-AXPYs over the non-zeros of ``dz`` (P, C_out): ``dwt`` (C_out, K) and ``dcol``."""
+    p, co = dz.shape
+    k = col.shape[1]
+    if need_dx:
+        dcol[:] = 0
+    for r in range(p):
+        src = col[r]
+        dst = dcol[r]
+        for o in range(co):
+            g = dz[r, o]
+            if g != 0:
+                acc = dwt[o]
+                for q in range(k):
+                    acc[q] += g * src[q]
+                if need_dx:
+                    wr = wt[o]
+                    for q in range(k):
+                        dst[q] += g * wr[q]
+
+
+def conv2d_backward_nb(x, w, y, dy, stride, pad, relu, need_dx):
+    """numba twin of :func:`conv2d_backward_np`: same contract, per-image fused loops."""
+    parts = min(config.get_num_threads(), len(x))
+    with serial_blas():
+        return _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts)
+
+
+@jit(parallel=True)
+def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts):
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (wd + pl + pr - kw) // stride + 1
+    k = kh * kw * c
+    p = oh * ow
+    w2 = w.reshape(k, co)
+    wt = np.ascontiguousarray(w2.T)  # (C_out, K)
+    y3 = y.reshape(n, p, co)
+    dy3 = dy.reshape(n, p, co)
+    dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)
+    bounds = _blocks(n, parts)
+    dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
+    dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
+    db_part = np.zeros((parts, co), dtype=x.dtype)
+    sparse_max = SPARSE_MAX_DENSITY * p * co
+    for t in prange(parts):
+        col = np.empty((p, k), dtype=x.dtype)
+        dcol = np.empty((p, k), dtype=x.dtype)
+        dz = np.empty((p, co), dtype=x.dtype)
+        dbt = db_part[t]
+        for i in range(bounds[t], bounds[t + 1]):
+            nnz = _relu_grad(y3[i], dy3[i], relu, dz)
+            if nnz == 0:
+                continue
+            for r in range(p):
+                for o in range(co):
+                    dbt[o] += dz[r, o]
+            im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
+            if nnz <= sparse_max:
+                _sparse_image(col, dz, wt, dw_sparse[t], dcol, need_dx)
+            else:
+                gemm(True, False, 1.0, col, dz, 1.0, dw_dense[t])
+                if need_dx:
+                    gemm(False, False, 1.0, dz, wt, 0.0, dcol)
+            if need_dx:
+                col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
+    dw2 = np.zeros((k, co), dtype=x.dtype)
+    db = np.zeros(co, dtype=x.dtype)
+    for t in range(parts):
+        dw2 += dw_dense[t]
+        dw2 += dw_sparse[t].T
+        db += db_part[t]
+    return dx, dw2.reshape(kh, kw, c, co), db
+
+
+conv2d_forward = pair(conv2d_forward_np, conv2d_forward_nb)
+conv2d_backward = pair(conv2d_backward_np, conv2d_backward_nb)

@@ -1,0 +1,179 @@
+"""im2col and col2im, channels-last: image patches as matrix rows, and the adjoint scatter back.
+
+Notation
+--------
+N      images in the batch
+H, W   image height and width
+C      channels
+KH, KW kernel (window) height and width
+S      stride, the same along both axes
+PT, PB, PL, PR
+       zero padding at the top, bottom, left and right (``pad = (PT, PB, PL, PR)``)
+OH, OW output height and width::
+
+    OH = (H + PT + PB - KH) // S + 1
+    OW = (W + PL + PR - KW) // S + 1
+
+P = OH·OW output positions; K = KH·KW·C numbers in one patch.
+
+Layout
+------
+Images are channels-last ``(N, H, W, C)`` (the ops convert from the public NCHW). A column
+matrix holds one row per output position and, within a row, the patch in ``(kh, kw, c)``
+order: row ``oh·OW + ow``, column ``(i·KW + j)·C + c`` holds ``x[n, oh·S + i - PT,
+ow·S + j - PL, c]`` (0 outside the image). With channels last, each row is KH·KW contiguous
+copies of C numbers, and ``col @ W`` with ``W`` of shape ``(K, C_out)`` is already
+channels-last.
+
+``col2im`` is the adjoint of ``im2col``: it adds every column entry back onto the pixel it
+came from (pixels in several patches receive the sum), which is the input gradient of
+``im2col``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels._jit import jit, pair, prange
+
+__all__ = ["im2col", "col2im", "output_size"]
+
+
+def output_size(h: int, w: int, kh: int, kw: int, stride: int, pad: tuple) -> tuple[int, int]:
+    """``(OH, OW)`` for an ``h × w`` image, a ``kh × kw`` window, ``stride`` and ``pad``."""
+    pt, pb, pl, pr = pad
+    return (h + pt + pb - kh) // stride + 1, (w + pl + pr - kw) // stride + 1
+
+
+def im2col_np(x, kh, kw, stride, pad):
+    """Gather every ``KH × KW`` patch of ``x`` into one row of a matrix (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
+    kh, kw : int
+        Window height KH and width KW.
+    stride : int
+        S, the step between windows along both axes.
+    pad : tuple of 4 int
+        ``(PT, PB, PL, PR)`` zeros added around each image.
+
+    Returns
+    -------
+    col : ndarray, shape (N, OH·OW, KH·KW·C), dtype of ``x``
+        ``col[n, oh·OW + ow, (i·KW + j)·C + c] = x_padded[n, oh·S + i, ow·S + j, c]``.
+    """
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pad
+    oh, ow = output_size(h, w, kh, kw, stride, pad)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    # windows[n, y, x, c, i, j] = xp[n, y + i, x + j, c], for every top-left corner (y, x)
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
+    windows = windows[:, : (oh - 1) * stride + 1 : stride, : (ow - 1) * stride + 1 : stride]
+    # reorder to (n, oh, ow, i, j, c) so that each row reads (kh, kw, c)
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh * ow, kh * kw * c)
+
+
+def col2im_np(col, h, w, kh, kw, stride, pad):
+    """Add every row of ``col`` back onto the patch it came from: the adjoint of im2col.
+
+    Parameters
+    ----------
+    col : ndarray, shape (N, OH·OW, KH·KW·C), float32 or float64, C-contiguous
+    h, w : int
+        Image height H and width W.
+    kh, kw, stride, pad
+        As for :func:`im2col`.
+
+    Returns
+    -------
+    x : ndarray, shape (N, H, W, C), dtype of ``col``
+        ``x[n, y, x, c]`` is the sum of every column entry that :func:`im2col` copied from
+        pixel ``(y, x)`` of channel ``c``.
+    """
+    n = col.shape[0]
+    c = col.shape[2] // (kh * kw)
+    pt, pb, pl, pr = pad
+    oh, ow = output_size(h, w, kh, kw, stride, pad)
+    xp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=col.dtype)
+    patches = col.reshape(n, oh, ow, kh, kw, c)
+    for i in range(kh):
+        for j in range(kw):
+            # every output position's (i, j) tap lands on one strided grid of pixels
+            xp[
+                :, i : i + (oh - 1) * stride + 1 : stride, j : j + (ow - 1) * stride + 1 : stride
+            ] += patches[:, :, :, i, j]
+    return xp[:, pt : pt + h, pl : pl + w]
+
+
+@jit
+def im2col_image(x, kh, kw, stride, pt, pl, oh, ow, col):
+    """Fill ``col`` (P, K) with the patches of one image ``x`` (H, W, C); zeros outside."""
+    h, w, c = x.shape
+    for oy in range(oh):
+        for ox in range(ow):
+            row = col[oy * ow + ox]
+            for i in range(kh):
+                y = oy * stride + i - pt
+                for j in range(kw):
+                    base = (i * kw + j) * c
+                    xx = ox * stride + j - pl
+                    if 0 <= y < h and 0 <= xx < w:
+                        src = x[y, xx]
+                        for q in range(c):
+                            row[base + q] = src[q]
+                    else:
+                        for q in range(c):
+                            row[base + q] = 0
+
+
+@jit
+def col2im_image(col, kh, kw, stride, pt, pl, oh, ow, x):
+    """Add ``col`` (P, K) onto one image ``x`` (H, W, C), which the caller zeroes first."""
+    h, w, c = x.shape
+    for oy in range(oh):
+        for ox in range(ow):
+            row = col[oy * ow + ox]
+            for i in range(kh):
+                y = oy * stride + i - pt
+                if y < 0 or y >= h:
+                    continue
+                for j in range(kw):
+                    xx = ox * stride + j - pl
+                    if xx < 0 or xx >= w:
+                        continue
+                    base = (i * kw + j) * c
+                    dst = x[y, xx]
+                    for q in range(c):
+                        dst[q] += row[base + q]
+
+
+@jit(parallel=True)
+def im2col_nb(x, kh, kw, stride, pad):
+    """numba twin of :func:`im2col_np`: same contract; one image per thread at a time."""
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (w + pl + pr - kw) // stride + 1
+    col = np.empty((n, oh * ow, kh * kw * c), dtype=x.dtype)
+    for b in prange(n):
+        im2col_image(x[b], kh, kw, stride, pt, pl, oh, ow, col[b])
+    return col
+
+
+@jit(parallel=True)
+def col2im_nb(col, h, w, kh, kw, stride, pad):
+    """numba twin of :func:`col2im_np`: same contract; one image per thread at a time."""
+    n = col.shape[0]
+    c = col.shape[2] // (kh * kw)
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (w + pl + pr - kw) // stride + 1
+    x = np.zeros((n, h, w, c), dtype=col.dtype)
+    for b in prange(n):
+        col2im_image(col[b], kh, kw, stride, pt, pl, oh, ow, x[b])
+    return x
+
+
+im2col = pair(im2col_np, im2col_nb)
+col2im = pair(col2im_np, col2im_nb)

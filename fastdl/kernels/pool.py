@@ -1,0 +1,157 @@
+"""2-D max-pooling, channels-last: forward (with the argmax of each window) and backward.
+
+Notation
+--------
+N      images in the batch
+H, W   input height and width
+C      channels
+F      window size (F × F)
+S      stride, the same along both axes
+OH, OW output height and width, without padding (windows that do not fit are dropped, as
+       PyTorch's ``MaxPool2d`` and Keras's ``"valid"`` do)::
+
+    OH = (H - F) // S + 1
+    OW = (W - F) // S + 1
+
+Layout
+------
+``x`` is ``(N, H, W, C)`` and ``y`` is ``(N, OH, OW, C)``. The forward pass also returns
+``idx``, of ``y``'s shape: ``idx[n, oh, ow, c] = h·W + w`` is the pixel holding the maximum
+of that window (the first one in row-major window order if several are equal). The backward
+pass sends each output gradient to that pixel only, adding where windows overlap (S < F).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels._jit import jit, pair, prange
+
+__all__ = ["maxpool_forward", "maxpool_backward", "pool_output_size"]
+
+
+def pool_output_size(h: int, w: int, size: int, stride: int) -> tuple[int, int]:
+    """``(OH, OW)`` for an ``h × w`` image, an F × F window ``size`` and ``stride``."""
+    return (h - size) // stride + 1, (w - size) // stride + 1
+
+
+def maxpool_forward_np(x, size, stride):
+    """Maximum of every F × F window, and where it is (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
+    size : int
+        F, the window's height and width (F <= H, F <= W).
+    stride : int
+        S.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C), dtype of ``x``
+    idx : ndarray, shape (N, OH, OW, C), int32
+        Flat pixel index ``h·W + w`` of each window's maximum.
+    """
+    n, h, w, c = x.shape
+    oh, ow = pool_output_size(h, w, size, stride)
+    y = arg = None
+    for i in range(size):
+        for j in range(size):
+            # tap (i, j) of every window: one strided slice of the image
+            tap = x[
+                :, i : i + (oh - 1) * stride + 1 : stride, j : j + (ow - 1) * stride + 1 : stride
+            ]
+            if y is None:
+                y, arg = tap.copy(), np.zeros(tap.shape, dtype=np.int32)
+            else:  # arg: tap number i·F + j of the maximum so far (the first one if tied)
+                arg = np.where(tap > y, np.int32(i * size + j), arg)
+                y = np.maximum(y, tap)
+    rows = np.arange(oh, dtype=np.int32).reshape(1, oh, 1, 1) * stride + arg // size
+    cols = np.arange(ow, dtype=np.int32).reshape(1, 1, ow, 1) * stride + arg % size
+    return y, rows * w + cols
+
+
+def maxpool_backward_np(dy, idx, h, w, size, stride):
+    """Send each window's gradient to the pixel that held its maximum (NumPy twin).
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, OH, OW, C), float32 or float64
+        Gradient of the loss with respect to the pooled output.
+    idx : ndarray, shape (N, OH, OW, C), int32
+        From :func:`maxpool_forward`.
+    h, w : int
+        Input height H and width W.
+    size, stride : int
+        F and S, as given to the forward pass.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C), dtype of ``dy``
+        Sums where windows overlap.
+    """
+    n, oh, ow, c = dy.shape
+    # offset (ti, tj) of each window's maximum from the window's top-left corner
+    ti = idx // w - np.arange(oh).reshape(1, oh, 1, 1) * stride
+    tj = idx % w - np.arange(ow).reshape(1, 1, ow, 1) * stride
+    dx = np.zeros((n, h, w, c), dtype=dy.dtype)
+    for i in range(size):
+        for j in range(size):
+            # windows whose maximum is at tap (i, j) send their gradient to that pixel
+            rows = slice(i, i + (oh - 1) * stride + 1, stride)
+            cols = slice(j, j + (ow - 1) * stride + 1, stride)
+            dx[:, rows, cols] += np.where((ti == i) & (tj == j), dy, 0)
+    return dx
+
+
+@jit(parallel=True)
+def maxpool_forward_nb(x, size, stride):
+    """numba twin of :func:`maxpool_forward_np`: same contract, one image per thread."""
+    n, h, w, c = x.shape
+    oh = (h - size) // stride + 1
+    ow = (w - size) // stride + 1
+    y = np.empty((n, oh, ow, c), dtype=x.dtype)
+    idx = np.empty((n, oh, ow, c), dtype=np.int32)
+    for b in prange(n):
+        xb = x[b]
+        for oy in range(oh):
+            for ox in range(ow):
+                yo = y[b, oy, ox]
+                io = idx[b, oy, ox]
+                y0 = oy * stride
+                x0 = ox * stride
+                src = xb[y0, x0]
+                for q in range(c):
+                    yo[q] = src[q]
+                    io[q] = y0 * w + x0
+                for i in range(size):
+                    for j in range(size):
+                        if i == 0 and j == 0:
+                            continue
+                        src = xb[y0 + i, x0 + j]
+                        pos = (y0 + i) * w + x0 + j
+                        for q in range(c):
+                            if src[q] > yo[q]:
+                                yo[q] = src[q]
+                                io[q] = pos
+    return y, idx
+
+
+@jit(parallel=True)
+def maxpool_backward_nb(dy, idx, h, w, size, stride):
+    """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
+    n, oh, ow, c = dy.shape
+    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
+    for b in prange(n):
+        dxb = dx[b]
+        for oy in range(oh):
+            for ox in range(ow):
+                g = dy[b, oy, ox]
+                io = idx[b, oy, ox]
+                for q in range(c):
+                    dxb[io[q], q] += g[q]
+    return dx.reshape(n, h, w, c)
+
+
+maxpool_forward = pair(maxpool_forward_np, maxpool_forward_nb)
+maxpool_backward = pair(maxpool_backward_np, maxpool_backward_nb)

@@ -1,0 +1,73 @@
+"""MaxPool2D: max-pooling over F × F windows of NCHW images, with optional dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.layers.base import Layer
+from fastdl.ops.dropout import Dropout
+from fastdl.ops.pool import MaxPool2DOp
+
+__all__ = ["MaxPool2D"]
+
+
+def _positive_int(where: str, what: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class MaxPool2D(Layer):
+    """Max-pooling: the maximum of each F × F window, per channel (PyTorch's ``MaxPool2d``).
+
+    Parameters
+    ----------
+    size : int
+        F, the window's height and width.
+    stride : int, optional
+        S; defaults to ``size`` (non-overlapping windows), as in PyTorch and Keras.
+    dropout : float, default 1.0
+        Keep probability applied after pooling while training (1.0 = none), as ``dropout``
+        on ``Dense`` and ``Conv2D``; PyTorch's reference MNIST network has
+        ``Dropout(0.25)`` here, i.e. ``dropout=0.75``.
+
+    Shape
+    -----
+    - Input: ``(N, C, H, W)``.
+    - Output: ``(N, C, OH, OW)`` with ``OH = (H - F) // S + 1``, ``OW = (W - F) // S + 1``
+      (windows that do not fit are dropped; no padding).
+
+    The gradient goes to each window's maximum (the first one if tied) and adds up where
+    windows overlap (S < F).
+
+    Examples
+    --------
+    >>> import numpy as np, fastdl as fd
+    >>> fd.MaxPool2D(2).forward(np.ones((2, 3, 9, 8), dtype=np.float32)).shape
+    (2, 3, 4, 4)
+    """
+
+    def __init__(self, size: int, stride: int | None = None, dropout: float = 1.0) -> None:
+        super().__init__()
+        self.size = _positive_int("MaxPool2D", "size", size)
+        self.stride = self.size if stride is None else _positive_int("MaxPool2D", "stride", stride)
+        if not 0.0 < float(dropout) <= 1.0:
+            raise ValueError(
+                f"MaxPool2D: dropout is the keep probability, in (0, 1], got {dropout}"
+            )
+        self.dropout = float(dropout)
+
+    def _check_input(self, x: np.ndarray) -> None:
+        super()._check_input(x)
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2D: expected NCHW input (N, C, H, W), got shape {x.shape}")
+        if self.size > x.shape[2] or self.size > x.shape[3]:
+            raise ValueError(
+                f"MaxPool2D: window {self.size}×{self.size} is larger than the input image "
+                f"{x.shape[2]}×{x.shape[3]} (input shape {x.shape})"
+            )
+
+    def _setup_layer(self, x: np.ndarray) -> None:
+        self.operations = [MaxPool2DOp(self.size, self.stride)]
+        if self.dropout < 1.0:
+            self.operations.append(Dropout(self.dropout, rng=self.rng))

@@ -1,0 +1,111 @@
+"""Conv2DOp: 2-D convolution with bias (and a fused ReLU) on NCHW images, and its gradients.
+
+Shapes: input ``x`` ``(N, C_in, H, W)``; weights ``W`` ``(C_out, C_in, KH, KW)``; bias ``B``
+``(C_out,)``; output ``(N, C_out, OH, OW)`` with ``OH = (H + PT + PB - KH) // S + 1`` and
+``OW = (W + PL + PR - KW) // S + 1`` (see :mod:`fastdl.kernels.conv` for the notation).
+
+The kernels compute channels-last. The output is an NCHW-shaped array whose memory is
+channels-last (a transposed view, as PyTorch's ``channels_last`` memory format): it behaves
+as any NCHW array for the user, and the next convolution or pooling takes it without a
+copy. A C-ordered NCHW input is converted once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels.conv import conv2d_backward, conv2d_forward
+from fastdl.ops.base import Operation, check_same_shape
+
+__all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding"]
+
+
+def to_nhwc(x: np.ndarray) -> np.ndarray:
+    """``(N, C, H, W)`` → C-contiguous ``(N, H, W, C)``; no copy for a channels-last view."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def from_nhwc(x: np.ndarray) -> np.ndarray:
+    """``(N, H, W, C)`` → the ``(N, C, H, W)`` view of the same memory."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def same_padding(h: int, w: int, kh: int, kw: int, stride: int) -> tuple[int, int, int, int]:
+    """``(PT, PB, PL, PR)`` that give ``OH = ceil(H / S)``, ``OW = ceil(W / S)``.
+
+    The rule of TensorFlow/Keras ``padding="same"`` (and, for stride 1, PyTorch's): the total
+    padding along an axis is ``max((O - 1)·S + K - I, 0)``; the smaller half goes first, so
+    an even kernel gets one more row at the bottom and one more column at the right.
+    """
+    pads = []
+    for size, k in ((h, kh), (w, kw)):
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
+class Conv2DOp(Operation):
+    """``y = conv2d(x, W) + B`` (cross-correlation, as in every deep-learning library).
+
+    With ``relu=True``, ``y = max(conv2d(x, W) + B, 0)`` in one pass (the layer fuses its ReLU
+    here). Gradients (``dz = dy · (y > 0)`` with ReLU, else ``dy``): ``dB = Σ dz`` over
+    ``N, OH, OW``; ``dW`` correlates ``x`` with ``dz``; ``dx`` is the transposed convolution
+    of ``dz`` with ``W``.
+
+    Parameters
+    ----------
+    W : ndarray, shape (C_out, C_in, KH, KW)
+    B : ndarray, shape (C_out,)
+    stride : int
+    pad : tuple of 4 int
+        ``(PT, PB, PL, PR)``.
+    relu : bool, default False
+    """
+
+    def __init__(
+        self, W: np.ndarray, B: np.ndarray, stride: int, pad: tuple, relu: bool = False
+    ) -> None:
+        super().__init__()
+        self.W = W
+        self.B = B
+        self.stride = int(stride)
+        self.pad = tuple(int(p) for p in pad)
+        self.relu = bool(relu)
+        self.W_grad: np.ndarray | None = None
+        self.B_grad: np.ndarray | None = None
+        self._x: np.ndarray | None = None  # channels-last copies kept for backward
+        self._w: np.ndarray | None = None
+        self._y: np.ndarray | None = None
+
+    def parameters(self) -> list[np.ndarray]:
+        return [self.W, self.B]
+
+    def parameter_grads(self) -> list[np.ndarray]:
+        return [self.W_grad, self.B_grad]
+
+    def _output(self, inference: bool) -> np.ndarray:
+        self._x = to_nhwc(self.input_)
+        self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))  # (KH, KW, C_in, C_out)
+        self._y = conv2d_forward(self._x, self._w, self.B, self.stride, self.pad, self.relu)
+        return from_nhwc(self._y)
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        """Set ``W_grad`` and ``B_grad``; return the input gradient (``None`` if skipped)."""
+        if self.output is None:
+            raise RuntimeError(f"{self.name}.backward called before forward")
+        check_same_shape(self.name, "output_grad", self.output, output_grad)
+        self.input_grad = self._gradients(output_grad, need_dx=not self.skip_input_grad)
+        return self.input_grad
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return self._gradients(output_grad, need_dx=True)
+
+    def _gradients(self, output_grad: np.ndarray, need_dx: bool) -> np.ndarray | None:
+        dy = to_nhwc(output_grad)
+        dx, dw, db = conv2d_backward(
+            self._x, self._w, self._y, dy, self.stride, self.pad, self.relu, need_dx
+        )
+        self.W_grad = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
+        self.B_grad = db
+        return from_nhwc(dx) if need_dx else None

@@ -1,0 +1,45 @@
+"""MaxPool2DOp: max over F × F windows of NCHW images, and its gradient.
+
+Shapes: input ``(N, C, H, W)``; output ``(N, C, OH, OW)`` with ``OH = (H - F) // S + 1``,
+``OW = (W - F) // S + 1`` (no padding; see :mod:`fastdl.kernels.pool`). Like the
+convolution, the output is an NCHW view of channels-last memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels.pool import maxpool_backward, maxpool_forward
+from fastdl.ops.base import Operation
+from fastdl.ops.conv import from_nhwc, to_nhwc
+
+__all__ = ["MaxPool2DOp"]
+
+
+class MaxPool2DOp(Operation):
+    """``y[n, c, i, j] = max`` of window ``(i, j)`` of channel ``c``; ``dx`` routes ``dy`` to
+    each window's maximum (the first one if tied), adding where windows overlap.
+
+    Parameters
+    ----------
+    size : int
+        F.
+    stride : int
+        S.
+    """
+
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.size = int(size)
+        self.stride = int(stride)
+        self._idx: np.ndarray | None = None
+
+    def _output(self, inference: bool) -> np.ndarray:
+        y, self._idx = maxpool_forward(to_nhwc(self.input_), self.size, self.stride)
+        return from_nhwc(y)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        h, w = self.input_.shape[2:]
+        return from_nhwc(
+            maxpool_backward(to_nhwc(output_grad), self._idx, h, w, self.size, self.stride)
+        )

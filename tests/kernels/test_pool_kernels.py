@@ -1,0 +1,51 @@
+"""Three tiers for the max-pool kernels: naive loops (NCHW) → NumPy twin → numba twin."""
+
+from __future__ import annotations
+
+import naive_conv as naive
+import numpy as np
+import pytest
+
+from fastdl import config
+from fastdl.kernels import pool
+
+# (id, N, C, H, W, F, S)
+CASES = [
+    ("batch1-2x2", 1, 3, 4, 4, 2, 2),
+    ("odd-image-drops-edge", 2, 2, 5, 7, 2, 2),
+    ("overlap-3x3-s2", 2, 3, 7, 6, 3, 2),
+    ("overlap-3x3-s1", 1, 2, 5, 5, 3, 1),
+    ("stride3>size2", 2, 2, 8, 9, 2, 3),
+    ("1x1", 2, 3, 3, 4, 1, 1),
+    ("window=image", 2, 4, 3, 3, 3, 3),
+]
+IDS = [c[0] for c in CASES]
+IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb"]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_maxpool_matches_naive(case, dtype, impl):
+    _, n, c, h, w, f, s = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    y_e, dx_of = naive.maxpool(x, f, s)
+    xn = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    y, idx = getattr(pool.maxpool_forward, impl)(xn, f, s)
+    assert y.dtype == dtype and idx.dtype == np.int32
+    np.testing.assert_array_equal(y.transpose(0, 3, 1, 2), y_e)  # a max is exact
+    dy = rng.standard_normal(y_e.shape).astype(dtype)
+    dx = getattr(pool.maxpool_backward, impl)(
+        np.ascontiguousarray(dy.transpose(0, 2, 3, 1)), idx, h, w, f, s
+    )
+    assert dx.dtype == dtype and dx.shape == xn.shape
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(dx.transpose(0, 3, 1, 2), dx_of(dy), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ties_pick_the_first_maximum(impl):
+    x = np.zeros((1, 4, 4, 2), dtype=np.float32)
+    y, idx = getattr(pool.maxpool_forward, impl)(x, 2, 2)
+    np.testing.assert_array_equal(idx[0, :, :, 0], [[0, 2], [8, 10]])
