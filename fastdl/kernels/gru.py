@@ -1,0 +1,357 @@
+"""GRU time loops, forward and backward through time: NumPy twins first, numba twins second.
+
+Notation
+--------
+N      batch size
+T      time steps
+D      input features (or the vocabulary size, for token ids standing for one-hot rows)
+H_hid  hidden size, written H below; G·H = 3H gate columns
+
+Cell (PyTorch's ``nn.GRU``, gates in the order r, z, n; the reset gate multiplies the whole
+recurrent term of the candidate, bias included)::
+
+    p_t = x_t W_ih + b_ih                               (N, 3H), blocks [r | z | n]
+    q_t = h_{t-1} W_hh + b_hh                           (N, 3H), blocks [r | z | n]
+    r = σ(p_r + q_r)      z = σ(p_z + q_z)
+    n = tanh(p_n + r ⊙ q_n)
+    h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+
+Weight layout: ``w_ih`` ``(D, 3H)``, ``w_hh`` ``(H, 3H)``, ``b_ih`` and ``b_hh`` ``(3H,)``;
+column block ``k·H:(k+1)·H`` belongs to gate ``k`` of (r, z, n). PyTorch stores the
+transposes with the same gate order: ``weight_ih_l0 = w_ih.T``, ``weight_hh_l0 = w_hh.T``,
+``bias_ih_l0 = b_ih``, ``bias_hh_l0 = b_hh``. (The two biases of the n block are not
+interchangeable, which is why a GRU has two bias vectors.)
+
+Backward through time, with ``dh`` the gradient reaching ``h_t``::
+
+    dn = dh ⊙ (1 − z)                 dz = dh ⊙ (h_{t-1} − n)
+    dp_n = dn ⊙ (1 − n²)              dq_n = dp_n ⊙ r
+    dp_r = dq_r = dp_n ⊙ q_n ⊙ r(1 − r)
+    dp_z = dq_z = dz ⊙ z(1 − z)
+    dh_{t-1} = dh ⊙ z + dq_t W_hhᵀ  (+ the output gradient at t − 1)
+
+and after the loop ``dW_hh = Σ_t h_{t-1}ᵀ dq_t``, ``db_hh = Σ dq``, ``dW_ih = Σ_t x_tᵀ dp_t``,
+``db_ih = Σ dp``, ``dx = dp W_ihᵀ``.
+
+The numba twins split the batch over threads as in :mod:`fastdl.kernels.lstm`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels._blas import gemm
+from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
+from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._seq import (
+    colsum_into,
+    input_grads_dense,
+    input_grads_ids,
+    n_chunks,
+    one_blas_thread,
+    project_dense,
+    project_ids,
+    shifted_states,
+)
+from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np, _sigmoid
+
+__all__ = ["gru_forward", "gru_backward"]
+
+
+def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """Run a GRU over a batch of sequences (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, T, D), float32 or float64; or shape (N, T), integer
+        Inputs; integer token ids in ``[0, D)`` stand for one-hot rows.
+    w_ih : ndarray, shape (D, 3H)
+    w_hh : ndarray, shape (H, 3H)
+    b_ih, b_hh : ndarray, shape (3H,)
+    h0 : ndarray, shape (N, H)
+        Initial hidden state.
+
+    Returns
+    -------
+    hs : ndarray, shape (N, T, H)
+        Hidden states ``h_1 … h_T`` (the layer's output).
+    acts : ndarray, shape (N, T, 3H)
+        ``[r | z | n]`` after their nonlinearities (kept for backward).
+    qn : ndarray, shape (N, T, H)
+        ``q_n = h_{t-1} W_hh[:, 2H:] + b_hh[2H:]``, the term the reset gate multiplies.
+    """
+    n, t_len = x.shape[:2]
+    hid = w_hh.shape[0]
+    xp = _project_np(x, w_ih) + b_ih
+    hs = np.empty((n, t_len, hid), w_hh.dtype)
+    acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
+    qn = np.empty_like(hs)
+    h = h0
+    for t in range(t_len):
+        p = xp[:, t]
+        q = h @ w_hh + b_hh
+        rz = _sigmoid(p[:, : 2 * hid] + q[:, : 2 * hid])
+        r, z = rz[:, :hid], rz[:, hid:]
+        cand = np.tanh(p[:, 2 * hid :] + r * q[:, 2 * hid :])
+        h = (1 - z) * cand + z * h
+        acts[:, t, : 2 * hid], acts[:, t, 2 * hid :] = rz, cand
+        qn[:, t], hs[:, t] = q[:, 2 * hid :], h
+    return hs, acts, qn
+
+
+def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
+    """Backpropagate through a GRU's time loop (NumPy twin).
+
+    Parameters
+    ----------
+    x, w_ih, w_hh, h0 : as for :func:`gru_forward_np`
+    hs, acts, qn : ndarray
+        The outputs of :func:`gru_forward_np` for these inputs.
+    dhs : ndarray, shape (N, T, H)
+        Gradient of the loss with respect to ``hs``.
+    need_dx : bool
+        Compute ``dx`` (False for the first layer; always None for token ids).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, T, D), or None
+    dw_ih : ndarray, shape (D, 3H)
+    dw_hh : ndarray, shape (H, 3H)
+    db_ih, db_hh : ndarray, shape (3H,)
+    dh0 : ndarray, shape (N, H)
+    """
+    n, t_len, hid = hs.shape
+    dp = np.empty_like(acts)
+    dq = np.empty_like(acts)
+    dh = np.zeros_like(h0)
+    for t in range(t_len - 1, -1, -1):
+        dh = dh + dhs[:, t]
+        r, z, cand = acts[:, t, :hid], acts[:, t, hid : 2 * hid], acts[:, t, 2 * hid :]
+        h_prev = hs[:, t - 1] if t > 0 else h0
+        dpn = dh * (1 - z) * (1 - cand * cand)
+        dp[:, t, :hid] = dpn * qn[:, t] * r * (1 - r)
+        dp[:, t, hid : 2 * hid] = dh * (h_prev - cand) * z * (1 - z)
+        dp[:, t, 2 * hid :] = dpn
+        dq[:, t, : 2 * hid] = dp[:, t, : 2 * hid]
+        dq[:, t, 2 * hid :] = dpn * r
+        dh = dh * z + dq[:, t] @ w_hh.T
+    dq2 = dq.reshape(n * t_len, 3 * hid)
+    dw_hh = _shifted_np(h0, hs).T @ dq2
+    db_hh = dq2.sum(axis=0)
+    db_ih = dp.reshape(n * t_len, 3 * hid).sum(axis=0)
+    dx, dw_ih = _input_grads_np(x, w_ih, dp, need_dx)
+    return dx, dw_ih, dw_hh, db_ih, db_hh, dh
+
+
+@jit
+def _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
+    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 3H)``."""
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    h = h0[n0:n1].copy()
+    q = np.empty((nc, 3 * hid), hs.dtype)
+    s = np.empty(2 * hid, hs.dtype)
+    for t in range(t_len):
+        gemm(False, False, 1.0, h, w_hh, 0.0, q)
+        for r in range(nc):
+            qr, xr, hr = q[r], xp[r * t_len + t], h[r]
+            act = acts[n0 + r, t]
+            qnr = qn[n0 + r, t]
+            for k in range(2 * hid):
+                s[k] = xr[k] + b_ih[k] + qr[k] + b_hh[k]
+            sigmoid_into(s, act[: 2 * hid])
+            for k in range(hid):
+                qnr[k] = qr[2 * hid + k] + b_hh[2 * hid + k]
+                act[2 * hid + k] = xr[2 * hid + k] + b_ih[2 * hid + k] + act[k] * qnr[k]
+            tanh_into(act[2 * hid :], act[2 * hid :])
+            for k in range(hid):
+                cand = act[2 * hid + k]
+                hr[k] = cand + act[hid + k] * (hr[k] - cand)
+            hs[n0 + r, t] = hr
+
+
+@jit
+def _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1):
+    """Backward through time on rows ``n0:n1``: fills ``dp``, ``dq`` and ``dh0`` for them."""
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    dh = np.zeros((nc, hid), hs.dtype)
+    dqb = np.empty((nc, 3 * hid), hs.dtype)
+    for t in range(t_len - 1, -1, -1):
+        for r in range(nc):
+            row = n0 + r
+            act, qnr = acts[row, t], qn[row, t]
+            h_prev = hs[row, t - 1] if t > 0 else h0[row]
+            dhr, dqr, dpr, dhsr = dh[r], dqb[r], dp[row, t], dhs[row, t]
+            for k in range(hid):
+                rg = act[k]
+                z = act[hid + k]
+                cand = act[2 * hid + k]
+                d = dhr[k] + dhsr[k]
+                dpn = d * (ONE - z) * (ONE - cand * cand)
+                dpr[k] = dpn * qnr[k] * rg * (ONE - rg)
+                dpr[hid + k] = d * (h_prev[k] - cand) * z * (ONE - z)
+                dpr[2 * hid + k] = dpn
+                dqr[k] = dpr[k]
+                dqr[hid + k] = dpr[hid + k]
+                dqr[2 * hid + k] = dpn * rg
+                dhr[k] = d * z
+            dq[row, t] = dqr
+        gemm(False, True, 1.0, dqb, w_hh, 1.0, dh)
+    dh0[n0:n1] = dh
+
+
+@jit
+def _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh, db_ih, db_hh):
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    hprev = np.empty((nc * t_len, hid), hs.dtype)
+    shifted_states(h0, hs, n0, n1, hprev)
+    dq_c = dq[n0:n1].reshape(nc * t_len, 3 * hid)
+    dp_c = dp[n0:n1].reshape(nc * t_len, 3 * hid)
+    gemm(True, False, 1.0, hprev, dq_c, 0.0, dw_hh)
+    colsum_into(dq_c, db_hh)
+    colsum_into(dp_c, db_ih)
+    return dp_c
+
+
+@jit(parallel=True)
+def _forward_dense(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks):
+    t_len, g3 = x.shape[1], w_hh.shape[1]
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+        xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
+        project_dense(x, w_ih, n0, n1, xp)
+        _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+
+
+@jit(parallel=True)
+def _forward_ids(ids, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks):
+    t_len, g3 = ids.shape[1], w_hh.shape[1]
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+        xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
+        project_ids(ids, w_ih, n0, n1, xp)
+        _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+
+
+@jit(parallel=True)
+def _backward_dense(
+    x,
+    w_ih,
+    w_hh,
+    h0,
+    hs,
+    acts,
+    qn,
+    dhs,
+    need_dx,
+    chunks,
+    dp,
+    dq,
+    dx,
+    dh0,
+    dw_ih_p,
+    dw_hh_p,
+    dbi_p,
+    dbh_p,
+):
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+        _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+        dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
+        input_grads_dense(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+
+
+@jit(parallel=True)
+def _backward_ids(
+    ids, w_hh, h0, hs, acts, qn, dhs, chunks, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p
+):
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+        _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+        dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
+        input_grads_ids(ids, dp_c, n0, n1, dw_ih_p[ch])
+
+
+def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """numba twin of :func:`gru_forward_np`: same arguments, dtypes and output shapes."""
+    n, t_len = x.shape[:2]
+    hid = w_hh.shape[0]
+    hs = np.empty((n, t_len, hid), w_hh.dtype)
+    acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
+    qn = np.empty_like(hs)
+    chunks = n_chunks(n)
+    with one_blas_thread():
+        if x.ndim == 2:
+            _forward_ids(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks)
+        else:
+            _forward_dense(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks)
+    return hs, acts, qn
+
+
+def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
+    """numba twin of :func:`gru_backward_np`: same arguments, dtypes and output shapes."""
+    n, t_len, hid = hs.shape
+    chunks = n_chunks(n)
+    dt = w_hh.dtype
+    dp = np.empty_like(acts)
+    dq = np.empty_like(acts)
+    dh0 = np.empty((n, hid), dt)
+    dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
+    dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
+    dbi_p = np.empty((chunks, 3 * hid), dt)
+    dbh_p = np.empty((chunks, 3 * hid), dt)
+    with one_blas_thread():
+        if x.ndim == 2:
+            _backward_ids(
+                x,
+                w_hh,
+                h0,
+                hs,
+                acts,
+                qn,
+                dhs,
+                chunks,
+                dp,
+                dq,
+                dh0,
+                dw_ih_p,
+                dw_hh_p,
+                dbi_p,
+                dbh_p,
+            )
+            dx = None
+        else:
+            need_dx = bool(need_dx)
+            dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
+            _backward_dense(
+                x,
+                w_ih,
+                w_hh,
+                h0,
+                hs,
+                acts,
+                qn,
+                dhs,
+                need_dx,
+                chunks,
+                dp,
+                dq,
+                dx,
+                dh0,
+                dw_ih_p,
+                dw_hh_p,
+                dbi_p,
+                dbh_p,
+            )
+            dx = dx if need_dx else None
+    return (
+        dx,
+        dw_ih_p.sum(axis=0),
+        dw_hh_p.sum(axis=0),
+        dbi_p.sum(axis=0),
+        dbh_p.sum(axis=0),
+        dh0,
+    )
+
+
+gru_forward = pair(gru_forward_np, gru_forward_nb)
+gru_backward = pair(gru_backward_np, gru_backward_nb)

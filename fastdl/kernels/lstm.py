@@ -1,0 +1,374 @@
+"""LSTM time loops, forward and backward through time: NumPy twins first, numba twins second.
+
+Notation
+--------
+N      batch size
+T      time steps
+D      input features (or the vocabulary size, for token ids standing for one-hot rows)
+H_hid  hidden size, written H below; G·H = 4H gate columns
+
+Cell (the standard LSTM, gates in PyTorch's order i, f, g, o)::
+
+    a_t = x_t W_ih + h_{t-1} W_hh + b                   (N, 4H), blocks [i | f | g | o]
+    i = σ(a_i)    f = σ(a_f)    g = tanh(a_g)    o = σ(a_o)
+    c_t = f ⊙ c_{t-1} + i ⊙ g
+    h_t = o ⊙ tanh(c_t)
+
+Weight layout: ``w_ih`` ``(D, 4H)``, ``w_hh`` ``(H, 4H)``, ``b`` ``(4H,)``; column block
+``k·H:(k+1)·H`` belongs to gate ``k`` of (i, f, g, o). PyTorch's ``nn.LSTM`` stores the
+transposes with the same gate order and two biases, so ``weight_ih_l0 = w_ih.T``,
+``weight_hh_l0 = w_hh.T``, ``bias_ih_l0 + bias_hh_l0 = b`` (e.g. ``bias_ih_l0 = b``,
+``bias_hh_l0 = 0``).
+
+Backward through time, with ``dh`` and ``dc`` the gradients reaching ``h_t`` and ``c_t``::
+
+    dc  += dh ⊙ o ⊙ (1 − tanh²(c_t))
+    da_i = dc ⊙ g ⊙ i(1 − i)        da_f = dc ⊙ c_{t-1} ⊙ f(1 − f)
+    da_g = dc ⊙ i ⊙ (1 − g²)        da_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
+    dc_{t-1} = dc ⊙ f               dh_{t-1} = da_t W_hhᵀ  (+ the output gradient at t − 1)
+
+and after the loop, one product each: ``dW_hh = Σ_t h_{t-1}ᵀ da_t``, ``dW_ih = Σ_t x_tᵀ da_t``,
+``db = Σ da``, ``dx = da W_ihᵀ``.
+
+The numba twins split the batch into one chunk per thread; each thread runs the whole time
+loop on its rows with single-threaded BLAS (the recurrent product per step, the projections
+and weight-gradient products once per chunk), and the per-chunk weight gradients are summed
+at the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels._blas import gemm
+from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
+from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._seq import (
+    colsum_into,
+    input_grads_dense,
+    input_grads_ids,
+    n_chunks,
+    one_blas_thread,
+    project_dense,
+    project_ids,
+    shifted_states,
+)
+
+__all__ = ["lstm_forward", "lstm_backward"]
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 0.5 * np.tanh(0.5 * a) + 0.5
+
+
+def _project_np(x: np.ndarray, w_ih: np.ndarray) -> np.ndarray:
+    """``x @ w_ih`` over all time steps at once; integer ``x`` is a row gather."""
+    if x.ndim == 2:
+        return w_ih[x]
+    n, t_len, d = x.shape
+    return (x.reshape(n * t_len, d) @ w_ih).reshape(n, t_len, w_ih.shape[1])
+
+
+def _input_grads_np(x, w_ih, da, need_dx):
+    """``dW_ih`` (one product, or a scatter-add for token ids) and ``dx`` (or None)."""
+    g = da.shape[-1]
+    da2 = da.reshape(-1, g)
+    if x.ndim == 2:
+        dw_ih = np.zeros_like(w_ih)
+        np.add.at(dw_ih, x.reshape(-1), da2)
+        return None, dw_ih
+    n, t_len, d = x.shape
+    dw_ih = x.reshape(n * t_len, d).T @ da2
+    dx = (da2 @ w_ih.T).reshape(n, t_len, d) if need_dx else None
+    return dx, dw_ih
+
+
+def _shifted_np(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
+    """``h_{t-1}`` for every step, rows ``(n, t)`` flattened: ``(N·T, H)``."""
+    return np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1).reshape(-1, hs.shape[2])
+
+
+def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
+    """Run an LSTM over a batch of sequences (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, T, D), float32 or float64; or shape (N, T), integer
+        Inputs; integer token ids in ``[0, D)`` stand for one-hot rows.
+    w_ih : ndarray, shape (D, 4H)
+    w_hh : ndarray, shape (H, 4H)
+    b : ndarray, shape (4H,)
+    h0, c0 : ndarray, shape (N, H)
+        Initial hidden and cell state.
+
+    Returns
+    -------
+    hs : ndarray, shape (N, T, H)
+        Hidden states ``h_1 … h_T`` (the layer's output).
+    cs : ndarray, shape (N, T, H)
+        Cell states ``c_1 … c_T``.
+    acts : ndarray, shape (N, T, 4H)
+        Gate activations ``[i | f | g | o]`` after their nonlinearities (kept for backward).
+
+    All outputs have the dtype of ``w_hh``.
+    """
+    n, t_len = x.shape[:2]
+    hid = w_hh.shape[0]
+    xp = _project_np(x, w_ih) + b
+    hs = np.empty((n, t_len, hid), w_hh.dtype)
+    cs = np.empty_like(hs)
+    acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
+    h, c = h0, c0
+    for t in range(t_len):
+        a = xp[:, t] + h @ w_hh
+        a[:, : 2 * hid] = _sigmoid(a[:, : 2 * hid])
+        a[:, 2 * hid : 3 * hid] = np.tanh(a[:, 2 * hid : 3 * hid])
+        a[:, 3 * hid :] = _sigmoid(a[:, 3 * hid :])
+        i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        acts[:, t], cs[:, t], hs[:, t] = a, c, h
+    return hs, cs, acts
+
+
+def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
+    """Backpropagate through an LSTM's time loop (NumPy twin).
+
+    Parameters
+    ----------
+    x, w_ih, w_hh, h0, c0 : as for :func:`lstm_forward_np`
+    hs, cs, acts : ndarray
+        The outputs of :func:`lstm_forward_np` for these inputs.
+    dhs : ndarray, shape (N, T, H)
+        Gradient of the loss with respect to ``hs``.
+    need_dx : bool
+        Compute ``dx`` (False for the first layer; always None for token ids).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, T, D), or None
+    dw_ih : ndarray, shape (D, 4H)
+    dw_hh : ndarray, shape (H, 4H)
+    db : ndarray, shape (4H,)
+    dh0, dc0 : ndarray, shape (N, H)
+        Gradients with respect to the initial state.
+    """
+    n, t_len, hid = hs.shape
+    da = np.empty_like(acts)
+    dh = np.zeros_like(h0)
+    dc = np.zeros_like(c0)
+    for t in range(t_len - 1, -1, -1):
+        dh = dh + dhs[:, t]
+        a = acts[:, t]
+        i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
+        c_prev = cs[:, t - 1] if t > 0 else c0
+        tc = np.tanh(cs[:, t])
+        dc = dc + dh * o * (1 - tc * tc)
+        da[:, t, :hid] = dc * g * i * (1 - i)
+        da[:, t, hid : 2 * hid] = dc * c_prev * f * (1 - f)
+        da[:, t, 2 * hid : 3 * hid] = dc * i * (1 - g * g)
+        da[:, t, 3 * hid :] = dh * tc * o * (1 - o)
+        dc = dc * f
+        dh = da[:, t] @ w_hh.T
+    da2 = da.reshape(n * t_len, 4 * hid)
+    dw_hh = _shifted_np(h0, hs).T @ da2
+    db = da2.sum(axis=0)
+    dx, dw_ih = _input_grads_np(x, w_ih, da, need_dx)
+    return dx, dw_ih, dw_hh, db, dh, dc
+
+
+@jit
+def _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1):
+    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 4H)``."""
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    g4 = 4 * hid
+    h = h0[n0:n1].copy()
+    c = c0[n0:n1].copy()
+    a = np.empty((nc, g4), hs.dtype)
+    tc = np.empty(hid, hs.dtype)
+    for t in range(t_len):
+        gemm(False, False, 1.0, h, w_hh, 0.0, a)
+        for r in range(nc):
+            ar, xr = a[r], xp[r * t_len + t]
+            for k in range(g4):
+                ar[k] += xr[k] + b[k]
+            act = acts[n0 + r, t]
+            sigmoid_into(ar[: 2 * hid], act[: 2 * hid])
+            tanh_into(ar[2 * hid : 3 * hid], act[2 * hid : 3 * hid])
+            sigmoid_into(ar[3 * hid :], act[3 * hid :])
+            cr, hr = c[r], h[r]
+            for k in range(hid):
+                cr[k] = act[hid + k] * cr[k] + act[k] * act[2 * hid + k]
+            tanh_into(cr, tc)
+            for k in range(hid):
+                hr[k] = act[3 * hid + k] * tc[k]
+            cs[n0 + r, t] = cr
+            hs[n0 + r, t] = hr
+
+
+@jit
+def _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
+    """Backward through time on rows ``n0:n1``: fills ``da``, ``dh0``, ``dc0`` for them."""
+    nc, t_len, hid = n1 - n0, cs.shape[1], cs.shape[2]
+    dh = np.zeros((nc, hid), cs.dtype)
+    dc = np.zeros((nc, hid), cs.dtype)
+    dab = np.empty((nc, 4 * hid), cs.dtype)
+    tc = np.empty(hid, cs.dtype)
+    for t in range(t_len - 1, -1, -1):
+        for r in range(nc):
+            row = n0 + r
+            act = acts[row, t]
+            c_prev = cs[row, t - 1] if t > 0 else c0[row]
+            dhr, dcr, dar, dhsr = dh[r], dc[r], dab[r], dhs[row, t]
+            for k in range(hid):
+                dhr[k] += dhsr[k]
+            tanh_into(cs[row, t], tc)
+            for k in range(hid):
+                i = act[k]
+                f = act[hid + k]
+                g = act[2 * hid + k]
+                o = act[3 * hid + k]
+                dck = dcr[k] + dhr[k] * o * (ONE - tc[k] * tc[k])
+                dar[k] = dck * g * i * (ONE - i)
+                dar[hid + k] = dck * c_prev[k] * f * (ONE - f)
+                dar[2 * hid + k] = dck * i * (ONE - g * g)
+                dar[3 * hid + k] = dhr[k] * tc[k] * o * (ONE - o)
+                dcr[k] = dck * f
+            da[row, t] = dar
+        gemm(False, True, 1.0, dab, w_hh, 0.0, dh)
+    dh0[n0:n1] = dh
+    dc0[n0:n1] = dc
+
+
+@jit(parallel=True)
+def _forward_dense(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks):
+    t_len, g4 = x.shape[1], w_hh.shape[1]
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+        xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
+        project_dense(x, w_ih, n0, n1, xp)
+        _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1)
+
+
+@jit(parallel=True)
+def _forward_ids(ids, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks):
+    t_len, g4 = ids.shape[1], w_hh.shape[1]
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+        xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
+        project_ids(ids, w_ih, n0, n1, xp)
+        _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1)
+
+
+@jit
+def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    hprev = np.empty((nc * t_len, hid), hs.dtype)
+    shifted_states(h0, hs, n0, n1, hprev)
+    da_c = da[n0:n1].reshape(nc * t_len, da.shape[2])
+    gemm(True, False, 1.0, hprev, da_c, 0.0, dw_hh)
+    colsum_into(da_c, db)
+    return da_c
+
+
+@jit(parallel=True)
+def _backward_dense(
+    x,
+    w_ih,
+    w_hh,
+    h0,
+    c0,
+    hs,
+    cs,
+    acts,
+    dhs,
+    need_dx,
+    chunks,
+    da,
+    dx,
+    dh0,
+    dc0,
+    dw_ih_p,
+    dw_hh_p,
+    db_p,
+):
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+        _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+        input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+
+
+@jit(parallel=True)
+def _backward_ids(
+    ids, w_hh, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
+):
+    for ch in prange(chunks):
+        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+        _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+        input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
+
+
+def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
+    """numba twin of :func:`lstm_forward_np`: same arguments, dtypes and output shapes."""
+    n, t_len = x.shape[:2]
+    hid = w_hh.shape[0]
+    hs = np.empty((n, t_len, hid), w_hh.dtype)
+    cs = np.empty_like(hs)
+    acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
+    chunks = n_chunks(n)
+    with one_blas_thread():
+        if x.ndim == 2:
+            _forward_ids(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks)
+        else:
+            _forward_dense(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks)
+    return hs, cs, acts
+
+
+def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
+    """numba twin of :func:`lstm_backward_np`: same arguments, dtypes and output shapes."""
+    n, t_len, hid = hs.shape
+    chunks = n_chunks(n)
+    dt = w_hh.dtype
+    da = np.empty_like(acts)
+    dh0 = np.empty((n, hid), dt)
+    dc0 = np.empty((n, hid), dt)
+    dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
+    dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
+    db_p = np.empty((chunks, 4 * hid), dt)
+    with one_blas_thread():
+        if x.ndim == 2:
+            _backward_ids(
+                x, w_hh, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
+            )
+            dx = None
+        else:
+            need_dx = bool(need_dx)
+            dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
+            _backward_dense(
+                x,
+                w_ih,
+                w_hh,
+                h0,
+                c0,
+                hs,
+                cs,
+                acts,
+                dhs,
+                need_dx,
+                chunks,
+                da,
+                dx,
+                dh0,
+                dc0,
+                dw_ih_p,
+                dw_hh_p,
+                db_p,
+            )
+            dx = dx if need_dx else None
+    return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0, dc0
+
+
+lstm_forward = pair(lstm_forward_np, lstm_forward_nb)
+lstm_backward = pair(lstm_backward_np, lstm_backward_nb)

@@ -1,0 +1,165 @@
+"""The time loops of the recurrent layers as operations: RNNLoop, GRULoop, LSTMLoop.
+
+Each runs its whole forward time loop in one kernel call and its whole backward-through-time
+loop in another (see :mod:`fastdl.kernels.rnn`, :mod:`~fastdl.kernels.gru`,
+:mod:`~fastdl.kernels.lstm` for the equations and the weight layouts).
+
+Shapes: input ``(N, T, D)``; output ``(N, T, H)``, or ``(N, H)`` (the last step) with
+``return_sequences=False``; initial state ``h0`` (and ``c0`` for the LSTM) ``(N, H)``.
+
+Before ``forward`` the owning layer sets ``initial_state`` (a tuple of ``(N, H)`` arrays).
+After ``forward``, ``final_state`` holds the state after the last step; after ``backward``,
+``state_grads`` holds the gradients with respect to ``initial_state`` (the carried state of a
+stateful layer is a constant of the next batch, so these are reported, not propagated).
+
+When the input gradient is not needed (the op is first in its network, or the pass is for
+inference) and every row of the input is exactly one-hot, as in the book's character model,
+the input product ``x @ W_ih`` is done as the row gather ``W_ih[ids]`` and its gradient as a
+scatter-add: the same numbers, without the multiplications by zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl.kernels.embedding import onehot_ids
+from fastdl.kernels.gru import gru_backward, gru_forward
+from fastdl.kernels.lstm import lstm_backward, lstm_forward
+from fastdl.kernels.rnn import rnn_backward, rnn_forward
+from fastdl.ops.base import Operation, check_same_shape
+
+__all__ = ["RNNLoop", "GRULoop", "LSTMLoop"]
+
+
+class _RecurrentLoop(Operation):
+    """Shared machinery; subclasses give ``_run_forward`` and ``_run_backward``."""
+
+    #: Arrays in the recurrent state: 1 (h) or 2 (h, c).
+    n_states = 1
+
+    def __init__(self, params: list[np.ndarray], return_sequences: bool = True) -> None:
+        super().__init__()
+        self.params = params
+        self.grads: list[np.ndarray | None] = [None] * len(params)
+        self.return_sequences = return_sequences
+        self.initial_state: tuple[np.ndarray, ...] | None = None
+        self.final_state: tuple[np.ndarray, ...] | None = None
+        self.state_grads: tuple[np.ndarray, ...] | None = None
+        self._kernel_input: np.ndarray | None = None
+        self._saved: tuple[np.ndarray, ...] = ()
+
+    @property
+    def hidden_size(self) -> int:
+        return self.params[1].shape[0]
+
+    def parameters(self) -> list[np.ndarray]:
+        return list(self.params)
+
+    def parameter_grads(self) -> list[np.ndarray]:
+        return list(self.grads)
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = np.ascontiguousarray(self.input_)
+        n = x.shape[0]
+        if self.initial_state is None:
+            zeros = np.zeros((n, self.hidden_size), self.params[1].dtype)
+            self.initial_state = (zeros,) * self.n_states
+        ids = onehot_ids(x) if (inference or self.skip_input_grad) else None
+        self._kernel_input = x if ids is None else ids
+        self._saved = self._run_forward(self._kernel_input, self.initial_state)
+        self.final_state = self._final_state(self._saved)
+        hs = self._saved[0]
+        return hs if self.return_sequences else np.ascontiguousarray(hs[:, -1])
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError("recurrent loops compute all gradients in backward()")
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
+        """All gradients in one backward-through-time pass; returns the input gradient."""
+        if self.output is None:
+            raise RuntimeError(f"{self.name}.backward called before forward")
+        check_same_shape(self.name, "output_grad", self.output, output_grad)
+        hs = self._saved[0]
+        if self.return_sequences:
+            dhs = np.ascontiguousarray(output_grad, dtype=hs.dtype)
+        else:
+            dhs = np.zeros_like(hs)
+            dhs[:, -1] = output_grad
+        need_dx = not self.skip_input_grad
+        if need_dx and self._kernel_input is not self.input_ and self._kernel_input.ndim == 2:
+            # forward took the one-hot shortcut (inference pass); redo it densely.
+            self._kernel_input = np.ascontiguousarray(self.input_)
+            self._saved = self._run_forward(self._kernel_input, self.initial_state)
+        out = self._run_backward(self._kernel_input, self.initial_state, self._saved, dhs, need_dx)
+        dx, grads, state_grads = out[0], out[1 : 1 + len(self.params)], out[1 + len(self.params) :]
+        self.grads = list(grads)
+        self.state_grads = tuple(state_grads)
+        self.input_grad = dx if need_dx else None
+        if need_dx:
+            check_same_shape(self.name, "input_grad", self.input_, dx)
+        return self.input_grad
+
+
+class RNNLoop(_RecurrentLoop):
+    """Time loop of an Elman RNN, ``h_t = tanh(x_t W_ih + h_{t-1} W_hh + b)``.
+
+    Parameters
+    ----------
+    params : [W_ih (D, H), W_hh (H, H), b (H,)]
+    return_sequences : bool
+    """
+
+    def _run_forward(self, x, state):
+        w_ih, w_hh, b = self.params
+        return (rnn_forward(x, w_ih, w_hh, b, state[0]),)
+
+    def _final_state(self, saved):
+        return (saved[0][:, -1].copy(),)
+
+    def _run_backward(self, x, state, saved, dhs, need_dx):
+        w_ih, w_hh, _ = self.params
+        return rnn_backward(x, w_ih, w_hh, state[0], saved[0], dhs, need_dx)
+
+
+class GRULoop(_RecurrentLoop):
+    """Time loop of a GRU as PyTorch's ``nn.GRU`` (gates r, z, n).
+
+    Parameters
+    ----------
+    params : [W_ih (D, 3H), W_hh (H, 3H), b_ih (3H,), b_hh (3H,)]
+    return_sequences : bool
+    """
+
+    def _run_forward(self, x, state):
+        w_ih, w_hh, b_ih, b_hh = self.params
+        return gru_forward(x, w_ih, w_hh, b_ih, b_hh, state[0])
+
+    def _final_state(self, saved):
+        return (saved[0][:, -1].copy(),)
+
+    def _run_backward(self, x, state, saved, dhs, need_dx):
+        w_ih, w_hh, _, _ = self.params
+        return gru_backward(x, w_ih, w_hh, state[0], *saved, dhs, need_dx)
+
+
+class LSTMLoop(_RecurrentLoop):
+    """Time loop of an LSTM (gates i, f, g, o).
+
+    Parameters
+    ----------
+    params : [W_ih (D, 4H), W_hh (H, 4H), b (4H,)]
+    return_sequences : bool
+    """
+
+    n_states = 2
+
+    def _run_forward(self, x, state):
+        w_ih, w_hh, b = self.params
+        return lstm_forward(x, w_ih, w_hh, b, state[0], state[1])
+
+    def _final_state(self, saved):
+        return (saved[0][:, -1].copy(), saved[1][:, -1].copy())
+
+    def _run_backward(self, x, state, saved, dhs, need_dx):
+        w_ih, w_hh, _ = self.params
+        return lstm_backward(x, w_ih, w_hh, state[0], state[1], *saved, dhs, need_dx)
