@@ -1,0 +1,81 @@
+"""The public kernels route: numba twin by default, NumPy twin under ``use_pure()``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastdl import config
+from fastdl.kernels import conv, im2col, matmul, pool
+from fastdl.kernels._jit import pair
+from fastdl.layers.conv import Conv2D
+from fastdl.layers.pool import MaxPool2D
+
+PUBLIC = [
+    conv.conv2d_forward,
+    conv.conv2d_backward,
+    pool.maxpool_forward,
+    pool.maxpool_backward,
+    im2col.im2col,
+    im2col.col2im,
+    matmul.batched_matmul,
+]
+needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
+
+
+@pytest.mark.parametrize("fn", PUBLIC, ids=lambda f: f.__name__)
+def test_public_kernels_pair_a_numpy_twin_with_a_numba_twin(fn):
+    assert fn.np.__name__ == fn.__name__ + "_np"
+    assert fn.nb.__name__ == fn.__name__ + "_nb"
+    assert fn.__doc__ == fn.np.__doc__ and "Parameters" in fn.__doc__
+
+
+def test_pair_routes_on_the_switch():
+    calls = []
+    fn = pair(lambda: calls.append("np"), lambda: calls.append("nb"))
+    with config.use_pure(True):
+        fn()
+    if not config.PURE_AT_IMPORT:
+        with config.use_pure(False):
+            fn()
+    fn()
+    expected = (
+        ["np"]
+        + ([] if config.PURE_AT_IMPORT else ["nb"])
+        + ["np" if config.PURE_AT_IMPORT else "nb"]
+    )
+    assert calls == expected
+
+
+@needs_numba
+def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
+    """Spy on what each twin calls: the compiled entry points vs the NumPy im2col."""
+    import numba
+
+    calls = []
+
+    def spy(name, fn):
+        def wrapped(*args):
+            calls.append(name)
+            return fn(*args)
+
+        return wrapped
+
+    assert isinstance(conv._conv2d_forward, numba.core.registry.CPUDispatcher)
+    assert isinstance(pool.maxpool_forward.nb, numba.core.registry.CPUDispatcher)
+    monkeypatch.setattr(conv, "_conv2d_forward", spy("nb-forward", conv._conv2d_forward))
+    monkeypatch.setattr(conv, "_conv2d_backward", spy("nb-backward", conv._conv2d_backward))
+    monkeypatch.setattr(conv, "im2col_np", spy("np-im2col", conv.im2col_np))
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    layer = Conv2D(4, 3)
+    y = layer.forward(x)
+    layer.backward(np.ones_like(y))
+    assert calls == ["nb-forward", "nb-backward"]
+    calls.clear()
+    with config.use_pure():
+        y = layer.forward(x)
+        layer.backward(np.ones_like(y))
+    assert calls == ["np-im2col", "np-im2col"]  # the NumPy forward, then the NumPy backward
+    pooled = MaxPool2D(2).forward(x)
+    n_compiled = len(pool.maxpool_forward.nb.signatures)
+    assert n_compiled >= 1 and pooled.shape == (2, 3, 3, 3)

@@ -1,0 +1,37 @@
+"""FASTDL_PURE=1: numba is never imported, and the CNN layers still train."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import fastdl
+    from fastdl.layers.conv import Conv2D
+    from fastdl.layers.pool import MaxPool2D
+    from fastdl.ops.activations import ReLU
+
+    assert fastdl.config.pure()
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    conv, pool = Conv2D(4, 3, activation=ReLU()), MaxPool2D(2)
+    y = pool.forward(conv.forward(x))
+    conv.backward(pool.backward(np.ones_like(y)))
+    assert y.shape == (2, 4, 4, 4), y.shape
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "llvmlite"))
+    print("LOADED", loaded)
+    """
+)
+
+
+def test_pure_mode_never_imports_numba():
+    env = dict(os.environ, FASTDL_PURE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout, result.stdout
