@@ -6,8 +6,9 @@ Every compiled kernel is decorated with :func:`jit` so its flags come from here:
 - ``fastmath=False``: fast-math would let LLVM assume no NaN/Inf, which breaks NaN checks;
 - ``error_model="numpy"``: division by zero gives inf/nan instead of a Python exception; the
   exception check in every loop would stop LLVM from vectorising it;
-- ``parallel=True`` only where the kernel asks for it, i.e. where it uses ``prange`` over
-  independent outputs (never a ``prange`` that adds into a shared accumulator).
+- ``parallel`` only where the kernel asks for it, i.e. where it uses ``prange`` over
+  independent outputs (never a ``prange`` that adds into a shared accumulator); and then
+  only the ``prange`` loops run in parallel, not the kernel's array expressions.
 
 With ``FASTDL_PURE=1`` (or without numba) numba is never imported: :func:`jit` then returns the
 plain Python function marked as uncompiled, and :func:`pair` always calls the NumPy twin.
@@ -33,6 +34,21 @@ __all__ = ["jit", "pair", "prange", "numba"]
 
 _FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
+# ``parallel=True`` would also turn every array expression (``np.zeros``, ``a += b``, ...) of
+# the kernel into its own parallel region; each region wakes the thread pool, which costs
+# microseconds on an idle machine and milliseconds on a busy one. Only explicit ``prange``
+# loops run in parallel.
+_PARALLEL = {
+    "prange": True,
+    "comprehension": False,
+    "reduction": False,
+    "inplace_binop": False,
+    "setitem": False,
+    "numpy": False,
+    "stencil": False,
+    "fusion": False,
+}
+
 
 def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
     """Compile ``fn`` with fastdl's numba flags (``@jit`` or ``@jit(parallel=True)``)."""
@@ -41,7 +57,7 @@ def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
         if numba is None:
             f._fastdl_uncompiled = True
             return f
-        return numba.njit(parallel=parallel, **_FLAGS)(f)
+        return numba.njit(parallel=dict(_PARALLEL) if parallel else False, **_FLAGS)(f)
 
     return decorate if fn is None else decorate(fn)
 

@@ -51,8 +51,9 @@ __all__ = ["conv2d_forward", "conv2d_backward", "DIRECT_MAX_K", "SPARSE_MAX_DENS
 
 #: Patches with at most this many numbers (K = KH·KW·C_in) are convolved by direct loops.
 DIRECT_MAX_K = 32
-#: Images whose output gradient has at most this fraction of non-zeros use scatter-AXPYs.
-SPARSE_MAX_DENSITY = 0.3
+#: Images whose output gradient has at most this fraction of non-zeros use scatter-AXPYs
+#: (measured on this machine, reference CNN conv2: equal speed at 21%, 1.5× faster at 12%).
+SPARSE_MAX_DENSITY = 0.18
 
 
 def conv2d_forward_np(x, w, b, stride, pad, relu):
@@ -252,11 +253,11 @@ def conv2d_backward_nb(x, w, y, dy, stride, pad, relu, need_dx):
     """numba twin of :func:`conv2d_backward_np`: same contract, per-image fused loops."""
     parts = min(config.get_num_threads(), len(x))
     with serial_blas():
-        return _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts)
+        return _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, SPARSE_MAX_DENSITY)
 
 
 @jit(parallel=True)
-def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts):
+def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density):
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
@@ -273,7 +274,7 @@ def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts):
     dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
     dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
     db_part = np.zeros((parts, co), dtype=x.dtype)
-    sparse_max = SPARSE_MAX_DENSITY * p * co
+    sparse_max = sparse_density * p * co
     for t in prange(parts):
         col = np.empty((p, k), dtype=x.dtype)
         dcol = np.empty((p, k), dtype=x.dtype)
