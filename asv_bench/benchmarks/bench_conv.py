@@ -1,0 +1,130 @@
+"""Benchmarks of the convolution kernels and im2col, numba twin against NumPy twin.
+
+Shapes are the layers of the reference MNIST CNN (batch 64: conv1 1→32 and conv2 32→64,
+3×3, no padding) and of the book's chapter-5 CNN (batch 60: 1→16, 5×5, "same"), float32,
+channels-last as the kernels take them. ``track_*_gflops`` report each kernel's FLOP rate;
+read it against ``bench_matmul.MatmulCeiling.track_sgemm_gflops`` (the machine's ceiling).
+The backward of conv1 skips the input gradient (a network's first layer); conv2's takes the
+gradient a 2×2 max-pool sends back (sparse: about 1 in 5 entries non-zero).
+
+``timeraw_first_conv_cold`` times a fresh process that imports fastdl and runs one Conv2D
+forward and backward with an empty numba cache (compile time); ``..._warm`` the same with the
+cache filled.
+
+Data come from a fixed seed; the JIT is warmed in ``setup``.
+"""
+
+import time
+
+import numpy as np
+
+from fastdl import config
+from fastdl.kernels import conv, im2col, pool
+
+LAYERS = {
+    # name: (N, H, W, C_in, C_out, K, pad, relu, need_dx)
+    "conv1": (64, 28, 28, 1, 32, 3, (0, 0, 0, 0), True, False),
+    "conv2": (64, 26, 26, 32, 64, 3, (0, 0, 0, 0), True, True),
+    "book": (60, 28, 28, 1, 16, 5, (2, 2, 2, 2), False, False),
+}
+
+
+def rate(fn, flops, seconds=1.0):
+    fn()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return flops * calls / (time.perf_counter() - start) / 1e9
+
+
+class Conv:
+    params = (["np", "nb"], list(LAYERS))
+    param_names = ["impl", "layer"]
+    timeout = 180
+
+    def setup(self, impl, layer):
+        if impl == "nb" and config.PURE_AT_IMPORT:
+            raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+        n, h, w, c, co, k, pad, relu, need_dx = LAYERS[layer]
+        rng = np.random.default_rng(0)
+        self.x = np.abs(rng.standard_normal((n, h, w, c))).astype(np.float32)
+        self.w = (rng.standard_normal((k, k, c, co)) * 0.1).astype(np.float32)
+        self.b = np.zeros(co, dtype=np.float32)
+        self.args = (1, pad, relu)
+        self.need_dx = need_dx
+        self.fw = getattr(conv.conv2d_forward, impl)
+        self.bw = getattr(conv.conv2d_backward, impl)
+        self.y = self.fw(self.x, self.w, self.b, *self.args)
+        if layer == "conv2":  # the gradient a 2×2 max-pool sends back
+            p, idx = pool.maxpool_forward.np(self.y, 2, 2)
+            g = rng.standard_normal(p.shape).astype(np.float32)
+            self.dy = pool.maxpool_backward.np(g, idx, *self.y.shape[1:3], 2, 2)
+        else:
+            self.dy = rng.standard_normal(self.y.shape).astype(np.float32)
+        oh, ow = self.y.shape[1:3]
+        self.flops = 2 * n * oh * ow * co * k * k * c
+        self._backward()
+
+    def _forward(self):
+        self.fw(self.x, self.w, self.b, *self.args)
+
+    def _backward(self):
+        self.bw(self.x, self.w, self.y, self.dy, *self.args, self.need_dx)
+
+    def time_forward(self, impl, layer):
+        self._forward()
+
+    def time_backward(self, impl, layer):
+        self._backward()
+
+    def track_forward_gflops(self, impl, layer):
+        return rate(self._forward, self.flops)
+
+    def track_backward_gflops(self, impl, layer):
+        """Dense-equivalent FLOPs (dW, plus dX where computed) per second."""
+        return rate(self._backward, self.flops * (2 if self.need_dx else 1))
+
+    track_forward_gflops.unit = track_backward_gflops.unit = "GFLOP/s"
+
+
+class Im2col:
+    params = ["np", "nb"]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        if impl == "nb" and config.PURE_AT_IMPORT:
+            raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+        self.x = np.random.default_rng(0).standard_normal((64, 26, 26, 32)).astype(np.float32)
+        self.im2col = getattr(im2col.im2col, impl)
+        self.col2im = getattr(im2col.col2im, impl)
+        self.col = self.im2col(self.x, 3, 3, 1, (0, 0, 0, 0))
+        self.col2im(self.col, 26, 26, 3, 3, 1, (0, 0, 0, 0))
+
+    def time_im2col(self, impl):
+        self.im2col(self.x, 3, 3, 1, (0, 0, 0, 0))
+
+    def time_col2im(self, impl):
+        self.col2im(self.col, 26, 26, 3, 3, 1, (0, 0, 0, 0))
+
+
+FIRST_CONV = """
+import numpy as np
+from fastdl.layers.conv import Conv2D
+from fastdl.ops.activations import ReLU
+x = np.ones((4, 8, 12, 12), dtype=np.float32)
+layer = Conv2D(16, 3, activation=ReLU())
+y = layer.forward(x)
+layer.backward(y)
+"""
+
+
+class CompileTime:
+    timeout = 300
+
+    def timeraw_first_conv_cold(self):
+        setup = "import os, tempfile; os.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp()"
+        return FIRST_CONV, setup
+
+    def timeraw_first_conv_warm(self):
+        return FIRST_CONV
