@@ -22,7 +22,17 @@ K        classes (logits per example)
 
 from fastdl import autodiff, config, datasets
 from fastdl.config import set_num_threads
-from fastdl.layers import Dense, Flatten, Layer
+from fastdl.layers import (
+    Conv2D,
+    Dense,
+    Embedding,
+    Flatten,
+    GRULayer,
+    Layer,
+    LSTMLayer,
+    MaxPool2D,
+    RNNLayer,
+)
 from fastdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.ops import (
@@ -60,6 +70,12 @@ __all__ = [
     "Layer",
     "Dense",
     "Flatten",
+    "Conv2D",
+    "MaxPool2D",
+    "Embedding",
+    "RNNLayer",
+    "GRULayer",
+    "LSTMLayer",
     "Loss",
     "MeanSquaredError",
     "SoftmaxCrossEntropy",
