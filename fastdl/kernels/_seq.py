@@ -10,15 +10,11 @@ weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projection ``x
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
-from fastdl.kernels._blas import gemm, get_blas_threads, set_blas_threads
+from fastdl.kernels._blas import gemm
 from fastdl.kernels._jit import jit, numba
 
 __all__ = [
     "n_chunks",
-    "one_blas_thread",
     "project_dense",
     "project_ids",
     "input_grads_dense",
@@ -31,20 +27,6 @@ __all__ = [
 def n_chunks(n_rows: int) -> int:
     """Chunks to split a batch of ``n_rows`` into: one per numba thread, at most one per row."""
     return max(1, min(numba.get_num_threads(), n_rows))
-
-
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """numpy's OpenBLAS on one thread for the block (each numba thread calls its own GEMMs)."""
-    previous = get_blas_threads()
-    if previous == 1:
-        yield
-        return
-    set_blas_threads(1)
-    try:
-        yield
-    finally:
-        set_blas_threads(previous)
 
 
 @jit

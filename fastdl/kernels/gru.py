@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._blas import gemm
+from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
 from fastdl.kernels._jit import jit, pair, prange
 from fastdl.kernels._seq import (
@@ -48,7 +48,6 @@ from fastdl.kernels._seq import (
     input_grads_dense,
     input_grads_ids,
     n_chunks,
-    one_blas_thread,
     project_dense,
     project_ids,
     shifted_states,
@@ -279,7 +278,7 @@ def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
     chunks = n_chunks(n)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _forward_ids(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks)
         else:
@@ -299,7 +298,7 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
     dbi_p = np.empty((chunks, 3 * hid), dt)
     dbh_p = np.empty((chunks, 3 * hid), dt)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _backward_ids(
                 x,

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._blas import gemm
+from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
 from fastdl.kernels._jit import jit, pair, prange
 from fastdl.kernels._seq import (
@@ -48,7 +48,6 @@ from fastdl.kernels._seq import (
     input_grads_dense,
     input_grads_ids,
     n_chunks,
-    one_blas_thread,
     project_dense,
     project_ids,
     shifted_states,
@@ -74,9 +73,9 @@ def _input_grads_np(x, w_ih, da, need_dx):
     g = da.shape[-1]
     da2 = da.reshape(-1, g)
     if x.ndim == 2:
-        dw_ih = np.zeros_like(w_ih)
-        np.add.at(dw_ih, x.reshape(-1), da2)
-        return None, dw_ih
+        # onehot(ids)ᵀ @ da: a product, because NumPy's scatter-add (np.add.at) is ~5× slower
+        onehot = np.eye(w_ih.shape[0], dtype=da.dtype)[x.reshape(-1)]
+        return None, onehot.T @ da2
     n, t_len, d = x.shape
     dw_ih = x.reshape(n * t_len, d).T @ da2
     dx = (da2 @ w_ih.T).reshape(n, t_len, d) if need_dx else None
@@ -118,12 +117,19 @@ def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
+    # σ(v) = ½·tanh(v/2) + ½: one tanh over all four blocks, with per-block scale and shift
+    # (½ and ½ for the sigmoid gates i, f, o; 1 and 0 for the tanh block g).
+    scale = np.full(4 * hid, 0.5, w_hh.dtype)
+    scale[2 * hid : 3 * hid] = 1
+    shift = np.where(scale == 1, 0, 0.5).astype(w_hh.dtype)
     h, c = h0, c0
     for t in range(t_len):
-        a = xp[:, t] + h @ w_hh
-        a[:, : 2 * hid] = _sigmoid(a[:, : 2 * hid])
-        a[:, 2 * hid : 3 * hid] = np.tanh(a[:, 2 * hid : 3 * hid])
-        a[:, 3 * hid :] = _sigmoid(a[:, 3 * hid :])
+        a = h @ w_hh
+        a += xp[:, t]
+        a *= scale
+        np.tanh(a, out=a)
+        a *= scale
+        a += shift
         i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
         c = f * c + i * g
         h = o * np.tanh(c)
@@ -154,22 +160,26 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
         Gradients with respect to the initial state.
     """
     n, t_len, hid = hs.shape
+    # Everything that does not depend on the recursion, for all steps at once:
+    tcs = np.tanh(cs)  # tanh(c_t)
+    deriv = acts * (1 - acts)  # σ' = y(1 − y) for i, f, o ...
+    deriv[..., 2 * hid : 3 * hid] = 1 - acts[..., 2 * hid : 3 * hid] ** 2  # ... tanh' for g
+    dc_dh = acts[..., 3 * hid :] * (1 - tcs * tcs)  # ∂c-path of h_t = o ⊙ tanh(c_t)
+    c_prevs = np.concatenate([c0[:, None], cs[:, :-1]], axis=1)
     da = np.empty_like(acts)
     dh = np.zeros_like(h0)
     dc = np.zeros_like(c0)
     for t in range(t_len - 1, -1, -1):
-        dh = dh + dhs[:, t]
-        a = acts[:, t]
-        i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
-        c_prev = cs[:, t - 1] if t > 0 else c0
-        tc = np.tanh(cs[:, t])
-        dc = dc + dh * o * (1 - tc * tc)
-        da[:, t, :hid] = dc * g * i * (1 - i)
-        da[:, t, hid : 2 * hid] = dc * c_prev * f * (1 - f)
-        da[:, t, 2 * hid : 3 * hid] = dc * i * (1 - g * g)
-        da[:, t, 3 * hid :] = dh * tc * o * (1 - o)
-        dc = dc * f
-        dh = da[:, t] @ w_hh.T
+        dh += dhs[:, t]
+        a, d = acts[:, t], da[:, t]
+        dc += dh * dc_dh[:, t]
+        np.multiply(dc, a[:, 2 * hid : 3 * hid], out=d[:, :hid])  # ∂L/∂i = dc ⊙ g
+        np.multiply(dc, c_prevs[:, t], out=d[:, hid : 2 * hid])  # ∂L/∂f = dc ⊙ c_{t-1}
+        np.multiply(dc, a[:, :hid], out=d[:, 2 * hid : 3 * hid])  # ∂L/∂g = dc ⊙ i
+        np.multiply(dh, tcs[:, t], out=d[:, 3 * hid :])  # ∂L/∂o = dh ⊙ tanh(c_t)
+        d *= deriv[:, t]  # through the nonlinearities: da_t
+        dc *= a[:, hid : 2 * hid]  # dc_{t-1} = dc ⊙ f
+        dh = d @ w_hh.T  # dh_{t-1}
     da2 = da.reshape(n * t_len, 4 * hid)
     dw_hh = _shifted_np(h0, hs).T @ da2
     db = da2.sum(axis=0)
@@ -318,7 +328,7 @@ def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     chunks = n_chunks(n)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _forward_ids(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks)
         else:
@@ -337,7 +347,7 @@ def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
     dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
     db_p = np.empty((chunks, 4 * hid), dt)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _backward_ids(
                 x, w_hh, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._blas import gemm
+from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, tanh_into
 from fastdl.kernels._jit import jit, pair, prange
 from fastdl.kernels._seq import (
@@ -37,7 +37,6 @@ from fastdl.kernels._seq import (
     input_grads_dense,
     input_grads_ids,
     n_chunks,
-    one_blas_thread,
     project_dense,
     project_ids,
     shifted_states,
@@ -197,7 +196,7 @@ def rnn_forward_nb(x, w_ih, w_hh, b, h0):
     n, t_len = x.shape[:2]
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     chunks = n_chunks(n)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _forward_ids(x, w_ih, w_hh, b, h0, hs, chunks)
         else:
@@ -215,7 +214,7 @@ def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
     dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
     db_p = np.empty((chunks, hid), dt)
-    with one_blas_thread():
+    with serial_blas():
         if x.ndim == 2:
             _backward_ids(x, w_hh, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p)
             dx = None
