@@ -108,7 +108,21 @@ def col2im_np(col, h, w, kh, kw, stride, pad):
 
 @jit
 def im2col_image(x, kh, kw, stride, pt, pl, oh, ow, col):
-    """Fill ``col`` (P, K) with the patches of one image ``x`` (H, W, C); zeros outside."""
+    """Fill ``col`` (P, K) with the patches of one image ``x`` (H, W, C); zeros outside.
+
+    With many channels each pixel's C numbers are one vectorised copy; with few, a kernel
+    row inside the image (KW·C contiguous numbers, channels last) is copied as one run —
+    each the faster on this machine (0.87 vs 0.56 ms for 64 grey 28 × 28 images and 3 × 3
+    patches; 1.3 vs 5.5 ms with 32 channels).
+    """
+    if x.shape[2] >= 8:
+        _im2col_pixels(x, kh, kw, stride, pt, pl, oh, ow, col)
+    else:
+        _im2col_runs(x, kh, kw, stride, pt, pl, oh, ow, col)
+
+
+@jit
+def _im2col_pixels(x, kh, kw, stride, pt, pl, oh, ow, col):
     h, w, c = x.shape
     for oy in range(oh):
         for ox in range(ow):
@@ -125,6 +139,38 @@ def im2col_image(x, kh, kw, stride, pt, pl, oh, ow, col):
                     else:
                         for q in range(c):
                             row[base + q] = 0
+
+
+@jit
+def _im2col_runs(x, kh, kw, stride, pt, pl, oh, ow, col):
+    h, w, c = x.shape
+    run = kw * c
+    xr = x.reshape(h, w * c)
+    for oy in range(oh):
+        for ox in range(ow):
+            row = col[oy * ow + ox]
+            x0 = ox * stride - pl
+            inside = x0 >= 0 and x0 + kw <= w
+            for i in range(kh):
+                y = oy * stride + i - pt
+                base = i * run
+                if y < 0 or y >= h:
+                    for q in range(run):
+                        row[base + q] = 0
+                elif inside:
+                    src = xr[y]
+                    start = x0 * c
+                    for q in range(run):
+                        row[base + q] = src[start + q]
+                else:
+                    for j in range(kw):
+                        xx = x0 + j
+                        if 0 <= xx < w:
+                            for q in range(c):
+                                row[base + j * c + q] = x[y, xx, q]
+                        else:
+                            for q in range(c):
+                                row[base + j * c + q] = 0
 
 
 @jit
