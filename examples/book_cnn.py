@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--data", help="folder with the four MNIST files (default: searched)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=20190402)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: 3,000 images")
     args = parser.parse_args(argv)
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> float:
     x_train, x_test = standardize(to_nchw(x_train), to_nchw(x_test))
 
     net = build(args.seed)
-    optim = fd.SGDMomentum(lr=0.1, momentum=0.9)
+    optim = fd.SGDMomentum(lr=args.lr, momentum=args.momentum)
     start = time.perf_counter()
     fd.Trainer(net, optim).fit(
         x_train, y_train, x_test, y_test,

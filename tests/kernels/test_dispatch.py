@@ -79,3 +79,38 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
     pooled = MaxPool2D(2).forward(x)
     n_compiled = len(pool.maxpool_forward.nb.signatures)
     assert n_compiled >= 1 and pooled.shape == (2, 3, 3, 3)
+
+
+def test_one_thread_pool_at_a_time():
+    """Inside a network pass numpy's BLAS is single-threaded beside numba's threads (all of
+    fastdl's threads when pure); the previous count comes back afterwards."""
+    from fastdl.kernels._blas import HAVE_BLAS, blas_threads, get_blas_threads
+
+    if not HAVE_BLAS:
+        pytest.skip("numpy's OpenBLAS cannot be reached")
+    with blas_threads(2):
+        outside = get_blas_threads()
+        with config.use_pure(True), config.compute():
+            assert get_blas_threads() == config.get_num_threads()
+        if not config.PURE_AT_IMPORT:
+            with config.use_pure(False), config.compute():
+                assert get_blas_threads() == 1
+        assert get_blas_threads() == outside
+
+
+@needs_numba
+def test_kernels_called_outside_a_network_pass_still_use_one_blas_thread(monkeypatch):
+    from fastdl.kernels import _blas
+
+    seen = []
+    monkeypatch.setattr(conv, "_conv2d_forward", lambda *a: seen.append(_blas.get_blas_threads()))
+    with _blas.blas_threads(2):
+        conv.conv2d_forward(
+            np.zeros((1, 3, 3, 1), np.float32),
+            np.zeros((1, 1, 1, 1), np.float32),
+            np.zeros(1, np.float32),
+            1,
+            (0, 0, 0, 0),
+            False,
+        )
+    assert seen == [1]
