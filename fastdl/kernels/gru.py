@@ -143,16 +143,20 @@ def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
-    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 3H)``."""
+def _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
+    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 3H)``; the
+    recurrent product computed transposed, ``qᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_chunk``)."""
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     h = h0[n0:n1].copy()
-    q = np.empty((nc, 3 * hid), hs.dtype)
+    q_t = np.empty((3 * hid, nc), hs.dtype)
+    qr = np.empty(3 * hid, hs.dtype)
     s = np.empty(2 * hid, hs.dtype)
     for t in range(t_len):
-        gemm(False, False, 1.0, h, w_hh, 0.0, q)
+        gemm(False, True, 1.0, w_hh_t, h, 0.0, q_t)
         for r in range(nc):
-            qr, xr, hr = q[r], xp[r * t_len + t], h[r]
+            for k in range(3 * hid):
+                qr[k] = q_t[k, r]
+            xr, hr = xp[r * t_len + t], h[r]
             act = acts[n0 + r, t]
             qnr = qn[n0 + r, t]
             for k in range(2 * hid):
@@ -169,7 +173,7 @@ def _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
 
 
 @jit
-def _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1):
+def _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1):
     """Backward through time on rows ``n0:n1``: fills ``dp``, ``dq`` and ``dh0`` for them."""
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -194,7 +198,7 @@ def _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1):
                 dqr[2 * hid + k] = dpn * rg
                 dhr[k] = d * z
             dq[row, t] = dqr
-        gemm(False, True, 1.0, dqb, w_hh, 1.0, dh)
+        gemm(False, False, 1.0, dqb, w_hh_t, 1.0, dh)
     dh0[n0:n1] = dh
 
 
@@ -212,30 +216,30 @@ def _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh, db_ih, db_hh):
 
 
 @jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks):
-    t_len, g3 = x.shape[1], w_hh.shape[1]
+def _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks):
+    t_len, g3 = x.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
         project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+        _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
 
 
 @jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks):
-    t_len, g3 = ids.shape[1], w_hh.shape[1]
+def _forward_ids(ids, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks):
+    t_len, g3 = ids.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
         project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+        _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
 
 
 @jit(parallel=True)
 def _backward_dense(
     x,
     w_ih,
-    w_hh,
+    w_hh_t,
     h0,
     hs,
     acts,
@@ -254,18 +258,18 @@ def _backward_dense(
 ):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+        _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
         dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
         input_grads_dense(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 @jit(parallel=True)
 def _backward_ids(
-    ids, w_hh, h0, hs, acts, qn, dhs, chunks, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p
+    ids, w_hh_t, h0, hs, acts, qn, dhs, chunks, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p
 ):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+        _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
         dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
         input_grads_ids(ids, dp_c, n0, n1, dw_ih_p[ch])
 
@@ -278,11 +282,12 @@ def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
     chunks = n_chunks(n)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks)
+            _forward_ids(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks)
         else:
-            _forward_dense(x, w_ih, w_hh, b_ih, b_hh, h0, hs, acts, qn, chunks)
+            _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks)
     return hs, acts, qn
 
 
@@ -291,6 +296,7 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     n, t_len, hid = hs.shape
     chunks = n_chunks(n)
     dt = w_hh.dtype
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     dp = np.empty_like(acts)
     dq = np.empty_like(acts)
     dh0 = np.empty((n, hid), dt)
@@ -302,7 +308,7 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
         if x.ndim == 2:
             _backward_ids(
                 x,
-                w_hh,
+                w_hh_t,
                 h0,
                 hs,
                 acts,
@@ -324,7 +330,7 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
             _backward_dense(
                 x,
                 w_ih,
-                w_hh,
+                w_hh_t,
                 h0,
                 hs,
                 acts,

@@ -188,20 +188,25 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1):
-    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 4H)``."""
+def _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1):
+    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 4H)``.
+
+    The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
+    rows per thread, OpenBLAS is about 1.7× faster in that orientation than for ``h W_hh``.
+    """
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     g4 = 4 * hid
     h = h0[n0:n1].copy()
     c = c0[n0:n1].copy()
-    a = np.empty((nc, g4), hs.dtype)
+    a_t = np.empty((g4, nc), hs.dtype)
+    ar = np.empty(g4, hs.dtype)
     tc = np.empty(hid, hs.dtype)
     for t in range(t_len):
-        gemm(False, False, 1.0, h, w_hh, 0.0, a)
+        gemm(False, True, 1.0, w_hh_t, h, 0.0, a_t)
         for r in range(nc):
-            ar, xr = a[r], xp[r * t_len + t]
+            xr = xp[r * t_len + t]
             for k in range(g4):
-                ar[k] += xr[k] + b[k]
+                ar[k] = a_t[k, r] + xr[k] + b[k]
             act = acts[n0 + r, t]
             sigmoid_into(ar[: 2 * hid], act[: 2 * hid])
             tanh_into(ar[2 * hid : 3 * hid], act[2 * hid : 3 * hid])
@@ -217,8 +222,12 @@ def _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1):
 
 
 @jit
-def _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
-    """Backward through time on rows ``n0:n1``: fills ``da``, ``dh0``, ``dc0`` for them."""
+def _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
+    """Backward through time on rows ``n0:n1``: fills ``da``, ``dh0``, ``dc0`` for them.
+
+    ``dh_{t-1} = da_t W_hhᵀ`` uses the contiguous copy ``w_hh_t`` (no transposed operand:
+    about 2× faster for few rows).
+    """
     nc, t_len, hid = n1 - n0, cs.shape[1], cs.shape[2]
     dh = np.zeros((nc, hid), cs.dtype)
     dc = np.zeros((nc, hid), cs.dtype)
@@ -245,29 +254,29 @@ def _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
                 dar[3 * hid + k] = dhr[k] * tc[k] * o * (ONE - o)
                 dcr[k] = dck * f
             da[row, t] = dar
-        gemm(False, True, 1.0, dab, w_hh, 0.0, dh)
+        gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
     dc0[n0:n1] = dc
 
 
 @jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks):
-    t_len, g4 = x.shape[1], w_hh.shape[1]
+def _forward_dense(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks):
+    t_len, g4 = x.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
         project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1)
 
 
 @jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks):
-    t_len, g4 = ids.shape[1], w_hh.shape[1]
+def _forward_ids(ids, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks):
+    t_len, g4 = ids.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
         project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b, h0, c0, hs, cs, acts, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1)
 
 
 @jit
@@ -285,7 +294,7 @@ def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
 def _backward_dense(
     x,
     w_ih,
-    w_hh,
+    w_hh_t,
     h0,
     c0,
     hs,
@@ -304,18 +313,18 @@ def _backward_dense(
 ):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+        _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
         da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
         input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 @jit(parallel=True)
 def _backward_ids(
-    ids, w_hh, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
+    ids, w_hh_t, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
 ):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+        _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
         da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
         input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
 
@@ -328,11 +337,12 @@ def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     chunks = n_chunks(n)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks)
+            _forward_ids(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks)
         else:
-            _forward_dense(x, w_ih, w_hh, b, h0, c0, hs, cs, acts, chunks)
+            _forward_dense(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks)
     return hs, cs, acts
 
 
@@ -347,10 +357,11 @@ def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
     dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
     db_p = np.empty((chunks, 4 * hid), dt)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     with serial_blas():
         if x.ndim == 2:
             _backward_ids(
-                x, w_hh, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
+                x, w_hh_t, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
             )
             dx = None
         else:
@@ -359,7 +370,7 @@ def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
             _backward_dense(
                 x,
                 w_ih,
-                w_hh,
+                w_hh_t,
                 h0,
                 c0,
                 hs,

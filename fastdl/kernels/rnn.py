@@ -110,22 +110,25 @@ def rnn_backward_np(x, w_ih, w_hh, h0, hs, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh, b, h0, hs, n0, n1):
+def _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1):
+    """The time loop on rows ``n0:n1``; the recurrent product computed transposed,
+    ``aᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_chunk``)."""
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     h = h0[n0:n1].copy()
-    a = np.empty((nc, hid), hs.dtype)
+    a_t = np.empty((hid, nc), hs.dtype)
+    ar = np.empty(hid, hs.dtype)
     for t in range(t_len):
-        gemm(False, False, 1.0, h, w_hh, 0.0, a)
+        gemm(False, True, 1.0, w_hh_t, h, 0.0, a_t)
         for r in range(nc):
-            ar, xr = a[r], xp[r * t_len + t]
+            xr = xp[r * t_len + t]
             for k in range(hid):
-                ar[k] += xr[k] + b[k]
+                ar[k] = a_t[k, r] + xr[k] + b[k]
             tanh_into(ar, h[r])
             hs[n0 + r, t] = h[r]
 
 
 @jit
-def _backward_chunk(w_hh, hs, dhs, da, dh0, n0, n1):
+def _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1):
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
     dab = np.empty((nc, hid), hs.dtype)
@@ -136,7 +139,7 @@ def _backward_chunk(w_hh, hs, dhs, da, dh0, n0, n1):
             for k in range(hid):
                 dar[k] = (dhr[k] + dhsr[k]) * (ONE - hr[k] * hr[k])
             da[row, t] = dar
-        gemm(False, True, 1.0, dab, w_hh, 0.0, dh)
+        gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
 
 
@@ -152,41 +155,41 @@ def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
 
 
 @jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh, b, h0, hs, chunks):
-    t_len, hid = x.shape[1], w_hh.shape[1]
+def _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks):
+    t_len, hid = x.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
         project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b, h0, hs, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
 
 
 @jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh, b, h0, hs, chunks):
-    t_len, hid = ids.shape[1], w_hh.shape[1]
+def _forward_ids(ids, w_ih, w_hh_t, b, h0, hs, chunks):
+    t_len, hid = ids.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
         project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh, b, h0, hs, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
 
 
 @jit(parallel=True)
 def _backward_dense(
-    x, w_ih, w_hh, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
+    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
 ):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh, hs, dhs, da, dh0, n0, n1)
+        _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
         da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
         input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 @jit(parallel=True)
-def _backward_ids(ids, w_hh, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p):
+def _backward_ids(ids, w_hh_t, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p):
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh, hs, dhs, da, dh0, n0, n1)
+        _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
         da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
         input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
 
@@ -196,11 +199,12 @@ def rnn_forward_nb(x, w_ih, w_hh, b, h0):
     n, t_len = x.shape[:2]
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     chunks = n_chunks(n)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh, b, h0, hs, chunks)
+            _forward_ids(x, w_ih, w_hh_t, b, h0, hs, chunks)
         else:
-            _forward_dense(x, w_ih, w_hh, b, h0, hs, chunks)
+            _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks)
     return hs
 
 
@@ -209,6 +213,7 @@ def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     n, t_len, hid = hs.shape
     chunks = n_chunks(n)
     dt = w_hh.dtype
+    w_hh_t = np.ascontiguousarray(w_hh.T)
     da = np.empty_like(hs)
     dh0 = np.empty((n, hid), dt)
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
@@ -216,13 +221,13 @@ def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     db_p = np.empty((chunks, hid), dt)
     with serial_blas():
         if x.ndim == 2:
-            _backward_ids(x, w_hh, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p)
+            _backward_ids(x, w_hh_t, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p)
             dx = None
         else:
             need_dx = bool(need_dx)
             dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
             _backward_dense(
-                x, w_ih, w_hh, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
+                x, w_ih, w_hh_t, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
             )
             dx = dx if need_dx else None
     return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0
