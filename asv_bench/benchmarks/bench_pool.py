@@ -1,7 +1,7 @@
 """Benchmarks of the max-pool kernels, numba twin against NumPy twin.
 
 The reference MNIST CNN's pool: batch 64, 64 channels, 24 × 24 → 12 × 12 (2 × 2, stride 2),
-float32, channels-last; and an overlapping 3 × 3 / stride 2 pool of the same input.
+float32, channels-last in and NCHW out; and an overlapping 3 × 3 / stride 2 pool of the same input.
 Data come from a fixed seed; the JIT is warmed in ``setup``.
 """
 

@@ -1,4 +1,4 @@
-"""2-D max-pooling, channels-last: forward (with the argmax of each window) and backward.
+"""2-D max-pooling from channels-last images to NCHW: forward (with each window's argmax), backward.
 
 Notation
 --------
@@ -15,10 +15,14 @@ OH, OW output height and width, without padding (windows that do not fit are dro
 
 Layout
 ------
-``x`` is ``(N, H, W, C)`` and ``y`` is ``(N, OH, OW, C)``. The forward pass also returns
-``idx``, of ``y``'s shape: ``idx[n, oh, ow, c] = h·W + w`` is the pixel holding the maximum
-of that window (the first one in row-major window order if several are equal). The backward
-pass sends each output gradient to that pixel only, adding where windows overlap (S < F).
+``x`` is channels-last ``(N, H, W, C)``, as the convolution kernels produce it; ``y`` is
+NCHW ``(N, C, OH, OW)``, C-contiguous: a CNN usually flattens after its last pooling, and
+PyTorch-compatible flattening wants NCHW order, so the pooling kernel (which has each image
+in cache) writes it in that order and ``Flatten`` needs no copy. The forward pass also
+returns ``idx``, of ``y``'s shape: ``idx[n, c, oh, ow] = h·W + w`` is the pixel holding the
+maximum of that window (the first one in row-major window order if several are equal). The
+backward pass takes ``dy`` NCHW like ``y`` and sends each output gradient to that pixel
+only, adding where windows overlap (S < F); ``dx`` is channels-last like ``x``.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ def maxpool_forward_np(x, size, stride):
 
     Returns
     -------
-    y : ndarray, shape (N, OH, OW, C), dtype of ``x``
-    idx : ndarray, shape (N, OH, OW, C), int32
+    y : ndarray, shape (N, C, OH, OW), dtype of ``x``, C-contiguous
+    idx : ndarray, shape (N, C, OH, OW), int32, C-contiguous
         Flat pixel index ``h·W + w`` of each window's maximum.
     """
     n, h, w, c = x.shape
@@ -68,7 +72,11 @@ def maxpool_forward_np(x, size, stride):
                 y = np.maximum(y, tap)
     rows = np.arange(oh, dtype=np.int32).reshape(1, oh, 1, 1) * stride + arg // size
     cols = np.arange(ow, dtype=np.int32).reshape(1, 1, ow, 1) * stride + arg % size
-    return y, rows * w + cols
+    idx = rows * w + cols
+    # (N, OH, OW, C) → NCHW
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)), np.ascontiguousarray(
+        idx.transpose(0, 3, 1, 2)
+    )
 
 
 def maxpool_backward_np(dy, idx, h, w, size, stride):
@@ -76,9 +84,9 @@ def maxpool_backward_np(dy, idx, h, w, size, stride):
 
     Parameters
     ----------
-    dy : ndarray, shape (N, OH, OW, C), float32 or float64
+    dy : ndarray, shape (N, C, OH, OW), float32 or float64, C-contiguous
         Gradient of the loss with respect to the pooled output.
-    idx : ndarray, shape (N, OH, OW, C), int32
+    idx : ndarray, shape (N, C, OH, OW), int32
         From :func:`maxpool_forward`.
     h, w : int
         Input height H and width W.
@@ -90,6 +98,7 @@ def maxpool_backward_np(dy, idx, h, w, size, stride):
     dx : ndarray, shape (N, H, W, C), dtype of ``dy``
         Sums where windows overlap.
     """
+    dy, idx = dy.transpose(0, 2, 3, 1), idx.transpose(0, 2, 3, 1)  # channels-last views
     n, oh, ow, c = dy.shape
     # offset (ti, tj) of each window's maximum from the window's top-left corner
     ti = idx // w - np.arange(oh).reshape(1, oh, 1, 1) * stride
@@ -106,18 +115,24 @@ def maxpool_backward_np(dy, idx, h, w, size, stride):
 
 @jit(parallel=True)
 def maxpool_forward_nb(x, size, stride):
-    """numba twin of :func:`maxpool_forward_np`: same contract, one image per thread."""
+    """numba twin of :func:`maxpool_forward_np`: same contract, one image per thread.
+
+    Each image is pooled channels-last into a small buffer (vectorised over channels), then
+    written out in NCHW order while it is still in cache.
+    """
     n, h, w, c = x.shape
     oh = (h - size) // stride + 1
     ow = (w - size) // stride + 1
-    y = np.empty((n, oh, ow, c), dtype=x.dtype)
-    idx = np.empty((n, oh, ow, c), dtype=np.int32)
+    y = np.empty((n, c, oh * ow), dtype=x.dtype)
+    idx = np.empty((n, c, oh * ow), dtype=np.int32)
     for b in prange(n):
         xb = x[b]
+        yb = np.empty((oh * ow, c), dtype=x.dtype)
+        ib = np.empty((oh * ow, c), dtype=np.int32)
         for oy in range(oh):
             for ox in range(ow):
-                yo = y[b, oy, ox]
-                io = idx[b, oy, ox]
+                yo = yb[oy * ow + ox]
+                io = ib[oy * ow + ox]
                 y0 = oy * stride
                 x0 = ox * stride
                 src = xb[y0, x0]
@@ -134,22 +149,27 @@ def maxpool_forward_nb(x, size, stride):
                             if src[q] > yo[q]:
                                 yo[q] = src[q]
                                 io[q] = pos
-    return y, idx
+        for q in range(c):
+            for r in range(oh * ow):
+                y[b, q, r] = yb[r, q]
+                idx[b, q, r] = ib[r, q]
+    return y.reshape(n, c, oh, ow), idx.reshape(n, c, oh, ow)
 
 
 @jit(parallel=True)
 def maxpool_backward_nb(dy, idx, h, w, size, stride):
     """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
-    n, oh, ow, c = dy.shape
+    n, c, oh, ow = dy.shape
+    dy3 = dy.reshape(n, c, oh * ow)
+    idx3 = idx.reshape(n, c, oh * ow)
     dx = np.zeros((n, h * w, c), dtype=dy.dtype)
     for b in prange(n):
         dxb = dx[b]
-        for oy in range(oh):
-            for ox in range(ow):
-                g = dy[b, oy, ox]
-                io = idx[b, oy, ox]
-                for q in range(c):
-                    dxb[io[q], q] += g[q]
+        for q in range(c):
+            g = dy3[b, q]
+            io = idx3[b, q]
+            for r in range(oh * ow):
+                dxb[io[r], q] += g[r]
     return dx.reshape(n, h, w, c)
 
 

@@ -1,8 +1,9 @@
 """MaxPool2DOp: max over F × F windows of NCHW images, and its gradient.
 
 Shapes: input ``(N, C, H, W)``; output ``(N, C, OH, OW)`` with ``OH = (H - F) // S + 1``,
-``OW = (W - F) // S + 1`` (no padding; see :mod:`fastdl.kernels.pool`). Like the
-convolution, the output is an NCHW view of channels-last memory.
+``OW = (W - F) // S + 1`` (no padding; see :mod:`fastdl.kernels.pool`). The input is read
+channels-last (free after a convolution); the output is C-contiguous NCHW, so a following
+``Flatten`` costs nothing (a following convolution converts it once).
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ class MaxPool2DOp(Operation):
 
     def _output(self, inference: bool) -> np.ndarray:
         y, self._idx = maxpool_forward(to_nhwc(self.input_), self.size, self.stride)
-        return from_nhwc(y)
+        return y
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         h, w = self.input_.shape[2:]
-        return from_nhwc(
-            maxpool_backward(to_nhwc(output_grad), self._idx, h, w, self.size, self.stride)
-        )
+        dy = np.ascontiguousarray(output_grad)  # NCHW, as the forward output
+        return from_nhwc(maxpool_backward(dy, self._idx, h, w, self.size, self.stride))

@@ -85,3 +85,12 @@ def test_clear_errors(x_shape, message):
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="MaxPool2D"):
         MaxPool2D(**kwargs)
+
+
+def test_output_is_c_contiguous_nchw_so_flatten_is_free():
+    x = np.random.default_rng(3).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    h = Conv2D(4, 3, activation=ReLU()).forward(x)  # NCHW view of channels-last memory
+    y = MaxPool2D(2).forward(h)
+    assert y.flags.c_contiguous
+    flat = Flatten().forward(y)
+    assert np.shares_memory(flat, y)
