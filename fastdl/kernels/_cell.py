@@ -20,7 +20,15 @@ import numpy as np
 
 from fastdl.kernels._jit import jit
 
-__all__ = ["tanh_into", "sigmoid_into", "chunk_bounds", "ONE", "HALF"]
+__all__ = [
+    "tanh_into",
+    "sigmoid_into",
+    "scaled_tanh_into",
+    "gate_scales",
+    "chunk_bounds",
+    "ONE",
+    "HALF",
+]
 
 ONE = np.float32(1.0)
 HALF = np.float32(0.5)
@@ -41,7 +49,8 @@ _B6 = np.float32(1.19825839466702e-06)
 
 @jit
 def tanh_into(x, out):
-    """``out[k] = tanh(x[k])`` for 1-D arrays of one length (``out`` may be ``x``)."""
+    """``out[k] = tanh(x[k])`` for 1-D arrays of one length that do not overlap (if they do,
+    the result is right but the loop runs unvectorised, see :func:`sigmoid_into`)."""
     if x.itemsize == 4:
         for k in range(x.shape[0]):
             v = x[k]
@@ -61,16 +70,48 @@ def tanh_into(x, out):
 
 
 @jit
-def sigmoid_into(x, out):
-    """``out[k] = 1 / (1 + exp(-x[k]))``, computed as ``0.5·tanh(x/2) + 0.5``."""
-    for k in range(x.shape[0]):
-        out[k] = HALF * x[k]
-    tanh_into(out, out)
-    for k in range(x.shape[0]):
-        out[k] = HALF * out[k] + HALF
+def sigmoid_into(src, dst):
+    """``dst[k] = 1 / (1 + exp(-src[k]))`` as ``0.5·tanh(src/2) + 0.5``; ``src`` is scratch.
+
+    ``src`` and ``dst`` must not overlap: LLVM vectorises a loop over two arrays only after a
+    run-time check that they do not overlap, and falls back to scalar code (5× slower here)
+    when they do. Each loop below reads and writes one array at the same index, or two
+    distinct arrays.
+    """
+    for k in range(src.shape[0]):
+        src[k] *= HALF
+    tanh_into(src, dst)
+    for k in range(dst.shape[0]):
+        dst[k] = HALF * dst[k] + HALF
+
+
+@jit
+def scaled_tanh_into(src, dst, scale, shift):
+    """``dst = scale·tanh(scale·src) + shift`` elementwise; ``src`` is scratch, no overlap.
+
+    With ``scale = ½, shift = ½`` this is the sigmoid, with ``1, 0`` the tanh: one call
+    applies the gates' nonlinearities to a whole row of gate pre-activations.
+    """
+    for k in range(src.shape[0]):
+        src[k] *= scale[k]
+    tanh_into(src, dst)
+    for k in range(dst.shape[0]):
+        dst[k] = scale[k] * dst[k] + shift[k]
 
 
 @jit
 def chunk_bounds(n_rows, n_chunks, chunk):
     """Rows ``[start, stop)`` of ``chunk`` when ``n_rows`` are split into ``n_chunks`` parts."""
     return chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
+
+
+def gate_scales(blocks: str, hid: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``scale, shift`` for :func:`scaled_tanh_into` over gate blocks of size ``hid``:
+    ``blocks`` spells each block's nonlinearity, ``"s"`` sigmoid or ``"t"`` tanh (LSTM:
+    ``"ssts"``)."""
+    scale = np.empty(len(blocks) * hid, dtype)
+    shift = np.empty(len(blocks) * hid, dtype)
+    for j, kind in enumerate(blocks):
+        scale[j * hid : (j + 1) * hid] = 0.5 if kind == "s" else 1.0
+        shift[j * hid : (j + 1) * hid] = 0.5 if kind == "s" else 0.0
+    return scale, shift

@@ -151,6 +151,7 @@ def _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
     q_t = np.empty((3 * hid, nc), hs.dtype)
     qr = np.empty(3 * hid, hs.dtype)
     s = np.empty(2 * hid, hs.dtype)
+    u = np.empty(hid, hs.dtype)
     for t in range(t_len):
         gemm(False, True, 1.0, w_hh_t, h, 0.0, q_t)
         for r in range(nc):
@@ -164,8 +165,8 @@ def _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
             sigmoid_into(s, act[: 2 * hid])
             for k in range(hid):
                 qnr[k] = qr[2 * hid + k] + b_hh[2 * hid + k]
-                act[2 * hid + k] = xr[2 * hid + k] + b_ih[2 * hid + k] + act[k] * qnr[k]
-            tanh_into(act[2 * hid :], act[2 * hid :])
+                u[k] = xr[2 * hid + k] + b_ih[2 * hid + k] + act[k] * qnr[k]
+            tanh_into(u, act[2 * hid :])
             for k in range(hid):
                 cand = act[2 * hid + k]
                 hr[k] = cand + act[hid + k] * (hr[k] - cand)

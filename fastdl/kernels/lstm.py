@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
+from fastdl.kernels._cell import ONE, chunk_bounds, gate_scales, scaled_tanh_into, tanh_into
 from fastdl.kernels._jit import jit, pair, prange
 from fastdl.kernels._seq import (
     colsum_into,
@@ -188,7 +188,7 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1):
+def _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1):
     """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 4H)``.
 
     The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
@@ -208,9 +208,7 @@ def _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1):
             for k in range(g4):
                 ar[k] = a_t[k, r] + xr[k] + b[k]
             act = acts[n0 + r, t]
-            sigmoid_into(ar[: 2 * hid], act[: 2 * hid])
-            tanh_into(ar[2 * hid : 3 * hid], act[2 * hid : 3 * hid])
-            sigmoid_into(ar[3 * hid :], act[3 * hid :])
+            scaled_tanh_into(ar, act, scale, shift)  # σ for i, f, o; tanh for g
             cr, hr = c[r], h[r]
             for k in range(hid):
                 cr[k] = act[hid + k] * cr[k] + act[k] * act[2 * hid + k]
@@ -260,23 +258,23 @@ def _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
 
 
 @jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks):
+def _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks):
     t_len, g4 = x.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
         project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
 
 
 @jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks):
+def _forward_ids(ids, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks):
     t_len, g4 = ids.shape[1], w_hh_t.shape[0]
     for ch in prange(chunks):
         n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
         xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
         project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, h0, c0, hs, cs, acts, n0, n1)
+        _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
 
 
 @jit
@@ -338,11 +336,12 @@ def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     chunks = n_chunks(n)
     w_hh_t = np.ascontiguousarray(w_hh.T)
+    scale, shift = gate_scales("ssts", hid, w_hh.dtype)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks)
+            _forward_ids(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks)
         else:
-            _forward_dense(x, w_ih, w_hh_t, b, h0, c0, hs, cs, acts, chunks)
+            _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks)
     return hs, cs, acts
 
 
