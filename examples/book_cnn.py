@@ -1,10 +1,17 @@
 """Chapter 5: the book's MNIST convolutional network, with correct gradients.
 
 ``Conv2D(16, 5×5, "same", tanh, dropout keep 0.8, flattened) → Dense(10)``, softmax
-cross-entropy, SGDMomentum (lr 0.1, momentum 0.9), batch 60, one epoch, pixels standardised
-with the training set's global mean and standard deviation — the book's set-up. The book
-reports 90.31% after this epoch; its convolution's gradients are wrong. With correct ones
-(checked by fastdl's gradient tests) this reaches ≥ 97%.
+cross-entropy, SGDMomentum (momentum 0.9), batch 60, one epoch, pixels standardised with the
+training set's global mean and standard deviation — the book's set-up. The book reports
+90.31% after this epoch with lr 0.1; its convolution's gradients are wrong.
+
+One departure: lr 0.01 instead of the book's 0.1. With correct gradients lr 0.1 overshoots
+(the dense layer has 12,544 inputs; the epoch's mean training loss is 17): measured here,
+93.51% (``--lr 0.1``). Measured one-epoch accuracies with correct gradients: lr 0.1 93.51%,
+0.03 94.76%, 0.01 96.40%, 0.005 95.62%, 0.002 93.63%; lr 0.01 without dropout 96.50%, with
+He initialisation 96.29%, two epochs 96.32%; pixels in [0, 1] instead of standardised:
+94.34% (lr 0.1), 92.72% (lr 0.01). So this model reaches about 96.5% with SGD momentum in
+one epoch, not the 97% hoped for.
 
     python examples/book_cnn.py            # full run (one epoch)
     python examples/book_cnn.py --smoke    # seconds: 3,000 images
@@ -18,10 +25,10 @@ import time
 import numpy as np
 
 import fastdl as fd
-from fastdl.datasets import load_mnist, standardize, to_nchw
+from fastdl.datasets import load_mnist, scale_images, standardize, to_nchw
 
 
-def build(seed: int) -> fd.NeuralNetwork:
+def build(seed: int, dropout: float = 0.8, weight_init: str = "glorot") -> fd.NeuralNetwork:
     return fd.NeuralNetwork(
         layers=[
             fd.Conv2D(
@@ -29,8 +36,8 @@ def build(seed: int) -> fd.NeuralNetwork:
                 param_size=5,
                 padding="same",
                 activation=fd.Tanh(),
-                dropout=0.8,
-                weight_init="glorot",
+                dropout=dropout,
+                weight_init=weight_init,
                 flatten=True,
             ),
             fd.Dense(neurons=10, activation=fd.Linear()),
@@ -45,8 +52,16 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--data", help="folder with the four MNIST files (default: searched)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=20190402)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=0.01, help="the book uses 0.1; see above")
     parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--dropout", type=float, default=0.8, help="keep probability")
+    parser.add_argument("--weight-init", default="glorot", help="of the convolution")
+    parser.add_argument(
+        "--pixels",
+        choices=["standardize", "unit"],
+        default="standardize",
+        help="the book's global standardisation, or pixels / 255 in [0, 1]",
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds: 3,000 images")
     args = parser.parse_args(argv)
 
@@ -58,9 +73,12 @@ def main(argv: list[str] | None = None) -> float:
             x_test[:1000],
             y_test[:1000],
         )
-    x_train, x_test = standardize(to_nchw(x_train), to_nchw(x_test))
+    if args.pixels == "standardize":
+        x_train, x_test = standardize(to_nchw(x_train), to_nchw(x_test))
+    else:
+        x_train, x_test = scale_images(to_nchw(x_train)), scale_images(to_nchw(x_test))
 
-    net = build(args.seed)
+    net = build(args.seed, args.dropout, args.weight_init)
     optim = fd.SGDMomentum(lr=args.lr, momentum=args.momentum)
     start = time.perf_counter()
     fd.Trainer(net, optim).fit(
