@@ -149,13 +149,18 @@ def _blocks(n, parts):
 
 def conv2d_forward_nb(x, w, b, stride, pad, relu):
     """numba twin of :func:`conv2d_forward_np`: same contract, per-image fused loops."""
-    parts = min(config.get_num_threads(), len(x))
+    n, h, wd, _ = x.shape
+    kh, kw, _, co = w.shape
+    oh, ow = output_size(h, wd, kh, kw, stride, pad)
+    y = np.empty((n, oh * ow, co), dtype=x.dtype)  # numpy's allocator: huge pages when large
+    parts = min(config.get_num_threads(), n)
     with serial_blas():
-        return _conv2d_forward(x, w, b, stride, pad, relu, parts)
+        _conv2d_forward(x, w, b, stride, pad, relu, parts, y)
+    return y.reshape(n, oh, ow, co)
 
 
 @jit(parallel=True)
-def _conv2d_forward(x, w, b, stride, pad, relu, parts):
+def _conv2d_forward(x, w, b, stride, pad, relu, parts, y):
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
@@ -164,7 +169,6 @@ def _conv2d_forward(x, w, b, stride, pad, relu, parts):
     k = kh * kw * c
     p = oh * ow
     w2 = w.reshape(k, co)
-    y = np.empty((n, p, co), dtype=x.dtype)
     bounds = _blocks(n, parts)
     for t in prange(parts):
         col = np.empty((p, k), dtype=x.dtype)
@@ -172,7 +176,6 @@ def _conv2d_forward(x, w, b, stride, pad, relu, parts):
             im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
             gemm(False, False, 1.0, col, w2, 0.0, y[i])
             _bias_relu(y[i], b, relu)
-    return y.reshape(n, oh, ow, co)
 
 
 @jit
@@ -214,13 +217,18 @@ def _sparse_image(col, dz, wt, dwt, dcol, need_dx):
 
 def conv2d_backward_nb(x, w, y, dy, stride, pad, relu, need_dx):
     """numba twin of :func:`conv2d_backward_np`: same contract, per-image fused loops."""
-    parts = min(config.get_num_threads(), len(x))
+    n, h, wd, c = x.shape
+    dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)  # numpy's allocator
+    parts = min(config.get_num_threads(), n)
     with serial_blas():
-        return _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, SPARSE_MAX_DENSITY)
+        dw, db = _conv2d_backward(
+            x, w, y, dy, stride, pad, relu, need_dx, parts, SPARSE_MAX_DENSITY, dx
+        )
+    return dx, dw, db
 
 
 @jit(parallel=True)
-def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density):
+def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density, dx):
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
@@ -232,7 +240,6 @@ def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_dens
     wt = np.ascontiguousarray(w2.T)  # (C_out, K)
     y3 = y.reshape(n, p, co)
     dy3 = dy.reshape(n, p, co)
-    dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)
     bounds = _blocks(n, parts)
     dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
     dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
@@ -265,7 +272,7 @@ def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_dens
         dw2 += dw_dense[t]
         dw2 += dw_sparse[t].T
         db += db_part[t]
-    return dx, dw2.reshape(kh, kw, c, co), db
+    return dw2.reshape(kh, kw, c, co), db
 
 
 conv2d_forward = pair(conv2d_forward_np, conv2d_forward_nb)

@@ -194,31 +194,45 @@ def col2im_image(col, kh, kw, stride, pt, pl, oh, ow, x):
                         dst[q] += row[base + q]
 
 
-@jit(parallel=True)
 def im2col_nb(x, kh, kw, stride, pad):
-    """numba twin of :func:`im2col_np`: same contract; one image per thread at a time."""
+    """numba twin of :func:`im2col_np`: same contract; one image per thread at a time.
+
+    The output is allocated by numpy, whose allocator asks for huge pages for large arrays
+    (numba's does not): writing a fresh 42 MB matrix took 19 ms with numba's, 4.5 with it.
+    """
     n, h, w, c = x.shape
-    pt, pb, pl, pr = pad
-    oh = (h + pt + pb - kh) // stride + 1
-    ow = (w + pl + pr - kw) // stride + 1
+    oh, ow = output_size(h, w, kh, kw, stride, pad)
     col = np.empty((n, oh * ow, kh * kw * c), dtype=x.dtype)
-    for b in prange(n):
-        im2col_image(x[b], kh, kw, stride, pt, pl, oh, ow, col[b])
+    _im2col(x, kh, kw, stride, pad, col)
     return col
 
 
 @jit(parallel=True)
-def col2im_nb(col, h, w, kh, kw, stride, pad):
-    """numba twin of :func:`col2im_np`: same contract; one image per thread at a time."""
-    n = col.shape[0]
-    c = col.shape[2] // (kh * kw)
+def _im2col(x, kh, kw, stride, pad, col):
+    n, h, w, c = x.shape
     pt, pb, pl, pr = pad
     oh = (h + pt + pb - kh) // stride + 1
     ow = (w + pl + pr - kw) // stride + 1
-    x = np.zeros((n, h, w, c), dtype=col.dtype)
+    for b in prange(n):
+        im2col_image(x[b], kh, kw, stride, pt, pl, oh, ow, col[b])
+
+
+def col2im_nb(col, h, w, kh, kw, stride, pad):
+    """numba twin of :func:`col2im_np`: same contract; one image per thread at a time."""
+    n = col.shape[0]
+    x = np.zeros((n, h, w, col.shape[2] // (kh * kw)), dtype=col.dtype)
+    _col2im(col, kh, kw, stride, pad, x)
+    return x
+
+
+@jit(parallel=True)
+def _col2im(col, kh, kw, stride, pad, x):
+    n, h, w, c = x.shape
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (w + pl + pr - kw) // stride + 1
     for b in prange(n):
         col2im_image(col[b], kh, kw, stride, pt, pl, oh, ow, x[b])
-    return x
 
 
 im2col = pair(im2col_np, im2col_nb)

@@ -47,19 +47,18 @@ def batched_matmul_np(a, b, trans_a, trans_b):
 
 def batched_matmul_nb(a, b, trans_a, trans_b):
     """numba twin of :func:`batched_matmul_np`: same contract, one matrix per thread."""
+    m = a.shape[2] if trans_a else a.shape[1]
+    n = b.shape[1] if trans_b else b.shape[2]
+    out = np.empty((a.shape[0], m, n), dtype=a.dtype)  # numpy's allocator (huge pages)
     with serial_blas():
-        return _batched_matmul(a, b, trans_a, trans_b)
+        _batched_matmul(a, b, trans_a, trans_b, out)
+    return out
 
 
 @jit(parallel=True)
-def _batched_matmul(a, b, trans_a, trans_b):
-    nb = a.shape[0]
-    m = a.shape[2] if trans_a else a.shape[1]
-    n = b.shape[1] if trans_b else b.shape[2]
-    out = np.empty((nb, m, n), dtype=a.dtype)
-    for i in prange(nb):
+def _batched_matmul(a, b, trans_a, trans_b, out):
+    for i in prange(a.shape[0]):
         gemm(trans_a, trans_b, 1.0, a[i], b[i], 0.0, out[i])
-    return out
 
 
 batched_matmul = pair(batched_matmul_np, batched_matmul_nb)

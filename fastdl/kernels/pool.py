@@ -113,18 +113,26 @@ def maxpool_backward_np(dy, idx, h, w, size, stride):
     return dx
 
 
-@jit(parallel=True)
 def maxpool_forward_nb(x, size, stride):
     """numba twin of :func:`maxpool_forward_np`: same contract, one image per thread.
 
     Each image is pooled channels-last into a small buffer (vectorised over channels), then
-    written out in NCHW order while it is still in cache.
+    written out in NCHW order while it is still in cache. The outputs are allocated by numpy
+    (whose allocator asks for huge pages for large arrays: 4× faster first writes here).
     """
+    n, h, w, c = x.shape
+    oh, ow = pool_output_size(h, w, size, stride)
+    y = np.empty((n, c, oh * ow), dtype=x.dtype)
+    idx = np.empty((n, c, oh * ow), dtype=np.int32)
+    _maxpool_forward(x, size, stride, y, idx)
+    return y.reshape(n, c, oh, ow), idx.reshape(n, c, oh, ow)
+
+
+@jit(parallel=True)
+def _maxpool_forward(x, size, stride, y, idx):
     n, h, w, c = x.shape
     oh = (h - size) // stride + 1
     ow = (w - size) // stride + 1
-    y = np.empty((n, c, oh * ow), dtype=x.dtype)
-    idx = np.empty((n, c, oh * ow), dtype=np.int32)
     for b in prange(n):
         xb = x[b]
         yb = np.empty((oh * ow, c), dtype=x.dtype)
@@ -153,16 +161,21 @@ def maxpool_forward_nb(x, size, stride):
             for r in range(oh * ow):
                 y[b, q, r] = yb[r, q]
                 idx[b, q, r] = ib[r, q]
-    return y.reshape(n, c, oh, ow), idx.reshape(n, c, oh, ow)
+
+
+def maxpool_backward_nb(dy, idx, h, w, size, stride):
+    """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
+    n, c = dy.shape[:2]
+    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
+    _maxpool_backward(dy, idx, dx)
+    return dx.reshape(n, h, w, c)
 
 
 @jit(parallel=True)
-def maxpool_backward_nb(dy, idx, h, w, size, stride):
-    """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
+def _maxpool_backward(dy, idx, dx):
     n, c, oh, ow = dy.shape
     dy3 = dy.reshape(n, c, oh * ow)
     idx3 = idx.reshape(n, c, oh * ow)
-    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
     for b in prange(n):
         dxb = dx[b]
         for q in range(c):
@@ -170,7 +183,6 @@ def maxpool_backward_nb(dy, idx, h, w, size, stride):
             io = idx3[b, q]
             for r in range(oh * ow):
                 dxb[io[r], q] += g[r]
-    return dx.reshape(n, h, w, c)
 
 
 maxpool_forward = pair(maxpool_forward_np, maxpool_forward_nb)

@@ -62,7 +62,7 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
         return wrapped
 
     assert isinstance(conv._conv2d_forward, numba.core.registry.CPUDispatcher)
-    assert isinstance(pool.maxpool_forward.nb, numba.core.registry.CPUDispatcher)
+    assert isinstance(pool._maxpool_forward, numba.core.registry.CPUDispatcher)
     monkeypatch.setattr(conv, "_conv2d_forward", spy("nb-forward", conv._conv2d_forward))
     monkeypatch.setattr(conv, "_conv2d_backward", spy("nb-backward", conv._conv2d_backward))
     monkeypatch.setattr(conv, "im2col_np", spy("np-im2col", conv.im2col_np))
@@ -77,7 +77,7 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
         layer.backward(np.ones_like(y))
     assert calls == ["np-im2col", "np-im2col"]  # the NumPy forward, then the NumPy backward
     pooled = MaxPool2D(2).forward(x)
-    n_compiled = len(pool.maxpool_forward.nb.signatures)
+    n_compiled = len(pool._maxpool_forward.signatures)
     assert n_compiled >= 1 and pooled.shape == (2, 3, 3, 3)
 
 
