@@ -48,11 +48,15 @@ from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
 from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
 
-__all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY"]
+__all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY", "SERIAL_MAX_FLOPS"]
 
 #: Images whose output gradient has at most this fraction of non-zeros use scatter-AXPYs
 #: (measured on this machine, reference CNN conv2: equal speed at 21%, 1.5× faster at 12%).
 SPARSE_MAX_DENSITY = 0.18
+#: Below this many floating-point operations a kernel runs on one thread, without waking the
+#: thread pool (about 20 µs of work here; a pool wake-up costs microseconds on an idle
+#: machine and milliseconds on a busy one).
+SERIAL_MAX_FLOPS = 2_000_000
 
 
 def conv2d_forward_np(x, w, b, stride, pad, relu):
@@ -149,33 +153,50 @@ def _blocks(n, parts):
 
 def conv2d_forward_nb(x, w, b, stride, pad, relu):
     """numba twin of :func:`conv2d_forward_np`: same contract, per-image fused loops."""
-    n, h, wd, _ = x.shape
+    n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     oh, ow = output_size(h, wd, kh, kw, stride, pad)
     y = np.empty((n, oh * ow, co), dtype=x.dtype)  # numpy's allocator: huge pages when large
-    parts = min(config.get_num_threads(), n)
+    parts = _parts(n, 2 * n * oh * ow * co * kh * kw * c)
     with serial_blas():
-        _conv2d_forward(x, w, b, stride, pad, relu, parts, y)
+        if parts == 1:
+            _conv2d_forward_serial(x, w, b, stride, pad, relu, y)
+        else:
+            _conv2d_forward(x, w, b, stride, pad, relu, parts, y)
     return y.reshape(n, oh, ow, co)
 
 
-@jit(parallel=True)
-def _conv2d_forward(x, w, b, stride, pad, relu, parts, y):
-    n, h, wd, c = x.shape
+def _parts(n: int, flops: int) -> int:
+    """Blocks of images for the threads; 1 (no parallel region) for small work."""
+    return 1 if flops < SERIAL_MAX_FLOPS else max(1, min(config.get_num_threads(), n))
+
+
+@jit
+def _forward_images(x, w, b, stride, pad, relu, lo, hi, y):
+    """Images ``lo .. hi - 1`` of the forward pass into ``y`` (N, P, C_out)."""
+    h, wd, c = x.shape[1:]
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
     oh = (h + pt + pb - kh) // stride + 1
     ow = (wd + pl + pr - kw) // stride + 1
-    k = kh * kw * c
-    p = oh * ow
-    w2 = w.reshape(k, co)
-    bounds = _blocks(n, parts)
+    w2 = w.reshape(kh * kw * c, co)
+    col = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
+    for i in range(lo, hi):
+        im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
+        gemm(False, False, 1.0, col, w2, 0.0, y[i])
+        _bias_relu(y[i], b, relu)
+
+
+@jit(parallel=True)
+def _conv2d_forward(x, w, b, stride, pad, relu, parts, y):
+    bounds = _blocks(x.shape[0], parts)
     for t in prange(parts):
-        col = np.empty((p, k), dtype=x.dtype)
-        for i in range(bounds[t], bounds[t + 1]):
-            im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
-            gemm(False, False, 1.0, col, w2, 0.0, y[i])
-            _bias_relu(y[i], b, relu)
+        _forward_images(x, w, b, stride, pad, relu, bounds[t], bounds[t + 1], y)
+
+
+@jit
+def _conv2d_forward_serial(x, w, b, stride, pad, relu, y):
+    _forward_images(x, w, b, stride, pad, relu, 0, x.shape[0], y)
 
 
 @jit
@@ -218,61 +239,92 @@ def _sparse_image(col, dz, wt, dwt, dcol, need_dx):
 def conv2d_backward_nb(x, w, y, dy, stride, pad, relu, need_dx):
     """numba twin of :func:`conv2d_backward_np`: same contract, per-image fused loops."""
     n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
     dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)  # numpy's allocator
-    parts = min(config.get_num_threads(), n)
+    parts = _parts(n, 4 * y.size * kh * kw * c)
+    args = (x, w, y, dy, stride, pad, relu, need_dx)
     with serial_blas():
-        dw, db = _conv2d_backward(
-            x, w, y, dy, stride, pad, relu, need_dx, parts, SPARSE_MAX_DENSITY, dx
-        )
+        if parts == 1:
+            dw, db = _conv2d_backward_serial(*args, SPARSE_MAX_DENSITY, dx)
+        else:
+            dw, db = _conv2d_backward(*args, parts, SPARSE_MAX_DENSITY, dx)
     return dx, dw, db
 
 
-@jit(parallel=True)
-def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density, dx):
-    n, h, wd, c = x.shape
+@jit
+def _backward_images(x, w, y, dy, stride, pad, relu, need_dx, sparse_density, lo, hi, acc, dx):
+    """Images ``lo .. hi - 1`` of the backward pass: adds into ``acc``'s partial sums."""
+    dw_dense, dw_sparse, db = acc
+    h, wd, c = x.shape[1:]
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
     oh = (h + pt + pb - kh) // stride + 1
     ow = (wd + pl + pr - kw) // stride + 1
     k = kh * kw * c
     p = oh * ow
-    w2 = w.reshape(k, co)
-    wt = np.ascontiguousarray(w2.T)  # (C_out, K)
-    y3 = y.reshape(n, p, co)
-    dy3 = dy.reshape(n, p, co)
+    wt = np.ascontiguousarray(w.reshape(k, co).T)  # (C_out, K)
+    sparse_max = sparse_density * p * co
+    col = np.empty((p, k), dtype=x.dtype)
+    dcol = np.empty((p, k), dtype=x.dtype)
+    dz = np.empty((p, co), dtype=x.dtype)
+    for i in range(lo, hi):
+        nnz = _relu_grad(y[i], dy[i], relu, dz)
+        if nnz == 0:
+            continue
+        for r in range(p):
+            for o in range(co):
+                db[o] += dz[r, o]
+        im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
+        if nnz <= sparse_max:
+            _sparse_image(col, dz, wt, dw_sparse, dcol, need_dx)
+        else:
+            gemm(True, False, 1.0, col, dz, 1.0, dw_dense)
+            if need_dx:
+                gemm(False, False, 1.0, dz, wt, 0.0, dcol)
+        if need_dx:
+            col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
+
+
+@jit(parallel=True)
+def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density, dx):
+    """Parallel backward pass: each thread sums into its own partial gradients."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    k = kh * kw * c
+    y3 = y.reshape(n, -1, co)
+    dy3 = dy.reshape(n, -1, co)
     bounds = _blocks(n, parts)
     dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
     dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
     db_part = np.zeros((parts, co), dtype=x.dtype)
-    sparse_max = sparse_density * p * co
     for t in prange(parts):
-        col = np.empty((p, k), dtype=x.dtype)
-        dcol = np.empty((p, k), dtype=x.dtype)
-        dz = np.empty((p, co), dtype=x.dtype)
-        dbt = db_part[t]
-        for i in range(bounds[t], bounds[t + 1]):
-            nnz = _relu_grad(y3[i], dy3[i], relu, dz)
-            if nnz == 0:
-                continue
-            for r in range(p):
-                for o in range(co):
-                    dbt[o] += dz[r, o]
-            im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
-            if nnz <= sparse_max:
-                _sparse_image(col, dz, wt, dw_sparse[t], dcol, need_dx)
-            else:
-                gemm(True, False, 1.0, col, dz, 1.0, dw_dense[t])
-                if need_dx:
-                    gemm(False, False, 1.0, dz, wt, 0.0, dcol)
-            if need_dx:
-                col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
+        acc = (dw_dense[t], dw_sparse[t], db_part[t])
+        lo, hi = bounds[t], bounds[t + 1]
+        _backward_images(x, w, y3, dy3, stride, pad, relu, need_dx, sparse_density, lo, hi, acc, dx)
     dw2 = np.zeros((k, co), dtype=x.dtype)
     db = np.zeros(co, dtype=x.dtype)
-    for t in range(parts):
+    for t in range(parts):  # in a fixed order: the same sums for the same thread count
         dw2 += dw_dense[t]
         dw2 += dw_sparse[t].T
         db += db_part[t]
     return dw2.reshape(kh, kw, c, co), db
+
+
+@jit
+def _conv2d_backward_serial(x, w, y, dy, stride, pad, relu, need_dx, sparse_density, dx):
+    """The backward pass on the calling thread (small work)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    k = kh * kw * c
+    acc = (
+        np.zeros((k, co), dtype=x.dtype),
+        np.zeros((co, k), dtype=x.dtype),
+        np.zeros(co, dtype=x.dtype),
+    )
+    y3, dy3 = y.reshape(n, -1, co), dy.reshape(n, -1, co)
+    _backward_images(x, w, y3, dy3, stride, pad, relu, need_dx, sparse_density, 0, n, acc, dx)
+    dw2 = acc[0] + acc[1].T
+    return dw2.reshape(kh, kw, c, co), acc[2]
 
 
 conv2d_forward = pair(conv2d_forward_np, conv2d_forward_nb)

@@ -31,7 +31,10 @@ import numpy as np
 
 from fastdl.kernels._jit import jit, pair, prange
 
-__all__ = ["maxpool_forward", "maxpool_backward", "pool_output_size"]
+__all__ = ["maxpool_forward", "maxpool_backward", "pool_output_size", "SERIAL_MAX_SIZE"]
+
+#: Inputs with fewer elements are pooled on one thread, without waking the thread pool.
+SERIAL_MAX_SIZE = 100_000
 
 
 def pool_output_size(h: int, w: int, size: int, stride: int) -> tuple[int, int]:
@@ -124,16 +127,26 @@ def maxpool_forward_nb(x, size, stride):
     oh, ow = pool_output_size(h, w, size, stride)
     y = np.empty((n, c, oh * ow), dtype=x.dtype)
     idx = np.empty((n, c, oh * ow), dtype=np.int32)
-    _maxpool_forward(x, size, stride, y, idx)
+    if x.size < SERIAL_MAX_SIZE:
+        _pool_images(x, size, stride, 0, n, y, idx)
+    else:
+        _maxpool_forward(x, size, stride, y, idx)
     return y.reshape(n, c, oh, ow), idx.reshape(n, c, oh, ow)
 
 
 @jit(parallel=True)
 def _maxpool_forward(x, size, stride, y, idx):
+    for b in prange(x.shape[0]):
+        _pool_images(x, size, stride, b, b + 1, y, idx)
+
+
+@jit
+def _pool_images(x, size, stride, lo, hi, y, idx):
+    """Images ``lo .. hi - 1`` of the forward pass."""
     n, h, w, c = x.shape
     oh = (h - size) // stride + 1
     ow = (w - size) // stride + 1
-    for b in prange(n):
+    for b in range(lo, hi):
         xb = x[b]
         yb = np.empty((oh * ow, c), dtype=x.dtype)
         ib = np.empty((oh * ow, c), dtype=np.int32)
@@ -167,16 +180,26 @@ def maxpool_backward_nb(dy, idx, h, w, size, stride):
     """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
     n, c = dy.shape[:2]
     dx = np.zeros((n, h * w, c), dtype=dy.dtype)
-    _maxpool_backward(dy, idx, dx)
+    if dx.size < SERIAL_MAX_SIZE:
+        _unpool_images(dy, idx, 0, n, dx)
+    else:
+        _maxpool_backward(dy, idx, dx)
     return dx.reshape(n, h, w, c)
 
 
 @jit(parallel=True)
 def _maxpool_backward(dy, idx, dx):
+    for b in prange(dy.shape[0]):
+        _unpool_images(dy, idx, b, b + 1, dx)
+
+
+@jit
+def _unpool_images(dy, idx, lo, hi, dx):
+    """Images ``lo .. hi - 1`` of the backward pass."""
     n, c, oh, ow = dy.shape
     dy3 = dy.reshape(n, c, oh * ow)
     idx3 = idx.reshape(n, c, oh * ow)
-    for b in prange(n):
+    for b in range(lo, hi):
         dxb = dx[b]
         for q in range(c):
             g = dy3[b, q]

@@ -24,7 +24,8 @@ CASES = [
 ]
 IDS = [c[0] for c in CASES]
 DTYPES = [np.float32, np.float64]
-IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb"]  # no numba twin when pure
+# "nb" runs small work on one thread; "nb-par" forces the parallel path (blocks of images)
+IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par"]
 
 
 def tolerance(dtype, magnitude):
@@ -33,8 +34,15 @@ def tolerance(dtype, magnitude):
     return eps * (1.0 + float(np.max(magnitude)))
 
 
-def kernel(fn, impl):
-    return getattr(fn, impl)
+@pytest.fixture
+def kernel(monkeypatch):
+    def pick(fn, impl):
+        if impl == "nb-par":
+            monkeypatch.setattr(conv, "SERIAL_MAX_FLOPS", 0)
+            return fn.nb
+        return getattr(fn, impl)
+
+    return pick
 
 
 def make(case, dtype, seed, scale=1.0):
@@ -58,7 +66,7 @@ def to_hwio(w):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_forward_matches_naive(case, relu, dtype, impl):
+def test_forward_matches_naive(case, relu, dtype, impl, kernel):
     x, w, b, s, pad = make(case, dtype, 0, scale=100.0 if dtype == np.float32 else 1.0)
     expected = naive.conv2d(x, w, b, s, pad)
     magnitude = naive.conv2d(np.abs(x), np.abs(w), np.abs(b), s, pad)
@@ -77,7 +85,7 @@ def test_forward_matches_naive(case, relu, dtype, impl):
 @pytest.mark.parametrize("density", [1.0, 0.1], ids=["dense-dy", "sparse-dy"])
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_backward_matches_naive(case, relu, density, dtype, impl):
+def test_backward_matches_naive(case, relu, density, dtype, impl, kernel):
     x, w, b, s, pad = make(case, dtype, 1)
     rng = np.random.default_rng(2)
     y = naive.conv2d(x, w, b, s, pad)
@@ -107,7 +115,7 @@ def test_backward_matches_naive(case, relu, density, dtype, impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_backward_without_input_gradient(impl):
+def test_backward_without_input_gradient(impl, kernel):
     x, w, b, s, pad = make(CASES[5], np.float64, 3)
     xn, wn = to_nhwc(x), to_hwio(w)
     y = conv.conv2d_forward.np(xn, wn, b, s, pad, False)

@@ -63,8 +63,10 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
 
     assert isinstance(conv._conv2d_forward, numba.core.registry.CPUDispatcher)
     assert isinstance(pool._maxpool_forward, numba.core.registry.CPUDispatcher)
-    monkeypatch.setattr(conv, "_conv2d_forward", spy("nb-forward", conv._conv2d_forward))
-    monkeypatch.setattr(conv, "_conv2d_backward", spy("nb-backward", conv._conv2d_backward))
+    for name in ("_conv2d_forward", "_conv2d_forward_serial"):  # parallel, and for small work
+        monkeypatch.setattr(conv, name, spy("nb-forward", getattr(conv, name)))
+    for name in ("_conv2d_backward", "_conv2d_backward_serial"):
+        monkeypatch.setattr(conv, name, spy("nb-backward", getattr(conv, name)))
     monkeypatch.setattr(conv, "im2col_np", spy("np-im2col", conv.im2col_np))
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
     layer = Conv2D(4, 3)
@@ -77,7 +79,7 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
         layer.backward(np.ones_like(y))
     assert calls == ["np-im2col", "np-im2col"]  # the NumPy forward, then the NumPy backward
     pooled = MaxPool2D(2).forward(x)
-    n_compiled = len(pool._maxpool_forward.signatures)
+    n_compiled = len(pool._pool_images.signatures)  # small input: the one-thread path
     assert n_compiled >= 1 and pooled.shape == (2, 3, 3, 3)
 
 
@@ -103,7 +105,8 @@ def test_kernels_called_outside_a_network_pass_still_use_one_blas_thread(monkeyp
     from fastdl.kernels import _blas
 
     seen = []
-    monkeypatch.setattr(conv, "_conv2d_forward", lambda *a: seen.append(_blas.get_blas_threads()))
+    for name in ("_conv2d_forward", "_conv2d_forward_serial"):
+        monkeypatch.setattr(conv, name, lambda *a: seen.append(_blas.get_blas_threads()))
     with _blas.blas_threads(2):
         conv.conv2d_forward(
             np.zeros((1, 3, 3, 1), np.float32),
