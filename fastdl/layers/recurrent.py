@@ -27,6 +27,7 @@ import numpy as np
 from fastdl.layers.base import Layer
 from fastdl.layers.init import WEIGHT_INITS, init_weights
 from fastdl.ops.base import check_same_shape
+from fastdl.ops.dropout import Dropout
 from fastdl.ops.recurrent import GRULoop, LSTMLoop, RNNLoop
 
 __all__ = ["RNNLayer", "GRULayer", "LSTMLayer", "orthogonal"]
@@ -55,6 +56,7 @@ class _RecurrentLayer(Layer):
         stateful: bool = False,
         weight_init: str = "glorot",
         recurrent_init: str = "orthogonal",
+        dropout: float = 1.0,
     ) -> None:
         super().__init__()
         if (
@@ -74,6 +76,11 @@ class _RecurrentLayer(Layer):
                 f"{self.name}: recurrent_init must be one of {RECURRENT_INITS}, "
                 f"got {recurrent_init!r}"
             )
+        if not 0.0 < float(dropout) <= 1.0:
+            raise ValueError(
+                f"{self.name}: dropout is the keep probability, in (0, 1], got {dropout}"
+            )
+        self.dropout = float(dropout)
         self.hidden_size = int(hidden_size)
         self.return_sequences = bool(return_sequences)
         self.stateful = bool(stateful)
@@ -106,6 +113,8 @@ class _RecurrentLayer(Layer):
         self.in_features = x.shape[2]
         params = self._make_params(*self._init_blocks(self.in_features))
         self.operations = [self._loop(params, self.return_sequences)]
+        if self.dropout < 1.0:
+            self.operations.append(Dropout(self.dropout, rng=self.rng))
 
     def reset(self) -> None:
         super().reset()
@@ -171,18 +180,24 @@ class _RecurrentLayer(Layer):
         loop = self.operations[0]
         loop.initial_state = self._initial_state(x.shape[0])
         self.input_ = x
-        self.output = loop.forward(x, inference)
+        out = loop.forward(x, inference)
         if self.stateful:
             self._state = loop.final_state
-        return self.output
+        for op in self.operations[1:]:
+            out = op.forward(out, inference)
+        self.output = out
+        return out
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
         """Backward through time; also sets ``param_grads`` and ``state_grads``."""
         if self.output is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
         check_same_shape(self.name, "output_grad", self.output, output_grad)
+        grad = output_grad
+        for op in reversed(self.operations[1:]):
+            grad = op.backward(grad)
         loop = self.operations[0]
-        self.input_grad = loop.backward(output_grad)
+        self.input_grad = loop.backward(grad)
         self.state_grads = loop.state_grads
         return self.input_grad
 
@@ -202,6 +217,10 @@ class RNNLayer(_RecurrentLayer):
         For ``W_ih``.
     recurrent_init : {"orthogonal", "glorot", "he", "standard"}, default "orthogonal"
         For ``W_hh``.
+    dropout : float, default 1.0
+        Keep probability of a dropout on the layer's output while training, as ``Dense``'s
+        (the book's convention; 1.0 = none). The recurrent connections are not dropped
+        (Zaremba et al. 2014).
 
     Shape
     -----

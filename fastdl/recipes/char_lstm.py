@@ -42,9 +42,11 @@ def default_path() -> str:
     )
 
 
-def build_model(vocab_size: int, hidden: int, seed: int) -> tuple[fd.NeuralNetwork, LSTMLayer]:
-    """One-hot (N, T, V) → LSTM(hidden, stateful) → Dense(V) logits (N, T, V)."""
-    lstm = LSTMLayer(hidden, stateful=True)
+def build_model(
+    vocab_size: int, hidden: int, seed: int, dropout: float = 1.0
+) -> tuple[fd.NeuralNetwork, LSTMLayer]:
+    """One-hot (N, T, V) → LSTM(hidden, stateful, output dropout) → Dense(V) logits."""
+    lstm = LSTMLayer(hidden, stateful=True, dropout=dropout)
     net = fd.NeuralNetwork(
         layers=[lstm, fd.Dense(vocab_size)], loss=fd.SoftmaxCrossEntropy(), seed=seed
     )
@@ -122,6 +124,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--dropout", type=float, default=1.0, help="keep probability on the LSTM output")
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
     p.add_argument("--eval-every", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--sample-chars", type=int, default=600)
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         val = val[: 20 * args.batch_size * args.seq_len]
     v = len(vocab)
     onehot = np.eye(v, dtype=np.float32)
-    net, lstm = build_model(v, args.hidden, args.seed)
+    net, lstm = build_model(v, args.hidden, args.seed, args.dropout)
     if args.optimizer == "adam":
         optim = fd.Adam(lr=args.lr, clip_norm=5.0)
     else:
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"char-lstm: {path}: {len(codes):,} characters, vocabulary {v}; train {len(train):,}, "
         f"validation {len(val):,}; LSTM({args.hidden}), batch {args.batch_size} × "
-        f"{args.seq_len} steps, {args.optimizer} lr {args.lr}, budget {budget:.0f} s",
+        f"{args.seq_len} steps, {args.optimizer} lr {args.lr}, keep {args.dropout}, "
+        f"budget {budget:.0f} s",
         flush=True,
     )
     print(

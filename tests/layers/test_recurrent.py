@@ -245,3 +245,21 @@ def test_non_contiguous_input_is_accepted():
     out_a = a.forward(x[:, ::2])
     out_b = b.forward(np.ascontiguousarray(x[:, ::2]))
     np.testing.assert_allclose(out_a, out_b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["seq", "last"])
+@pytest.mark.parametrize("cell", list(LAYERS))
+def test_output_dropout_gradcheck_and_inference(cell, return_sequences):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 2))
+    layer = LAYERS[cell](5, dropout=0.6, return_sequences=return_sequences)
+    fd.testing.gradcheck(layer, x)
+    plain = LAYERS[cell](5, return_sequences=return_sequences)
+    plain.forward(x)
+    for mine, theirs in zip(plain.params, layer.params, strict=True):
+        mine[...] = theirs
+    np.testing.assert_allclose(layer.forward(x, inference=True), plain.forward(x), rtol=1e-12)
+    train_out = layer.forward(x)
+    assert np.any(train_out == 0), "training pass should drop some outputs"
+    with pytest.raises(ValueError, match=f"{LAYERS[cell].__name__}: dropout is the keep"):
+        LAYERS[cell](5, dropout=0.0)
