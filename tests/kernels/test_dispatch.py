@@ -117,3 +117,19 @@ def test_kernels_called_outside_a_network_pass_still_use_one_blas_thread(monkeyp
             False,
         )
     assert seen == [1]
+
+
+@needs_numba
+def test_numba_threads_sleep_between_regions(monkeypatch):
+    """fastdl picks numba's workqueue layer (threads sleep, no spinning) unless told otherwise."""
+    import os
+
+    import numba
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        pytest.skip("NUMBA_THREADING_LAYER chosen by the environment")
+    monkeypatch.setattr(conv, "SERIAL_MAX_FLOPS", 0)  # make sure a parallel region runs
+    x = np.ones((4, 6, 6, 2), dtype=np.float32)
+    conv.conv2d_forward.nb(x, np.ones((3, 3, 2, 2), np.float32), np.zeros(2, np.float32), 1,
+                           (0, 0, 0, 0), False)  # fmt: skip
+    assert numba.threading_layer() == "workqueue"
