@@ -58,6 +58,24 @@ MODELS = {
 }
 
 
+def network_flops(net, backward=True):
+    """Multiply-add FLOPs (2 per multiply-add) of a forward pass, or of forward + backward,
+    counted from the layers' parameter and output shapes (convolutions and dense layers;
+    a network's first layer computes no input gradient)."""
+    total = 0
+    for i, layer in enumerate(net.layers):
+        for w in layer.params:
+            if w.ndim == 4:  # Conv2D weights (C_out, C_in, KH, KW); output (N, C_out, OH, OW)
+                n, _, oh, ow = layer.operations[0].output.shape
+                fwd = 2 * n * oh * ow * w.size
+            elif w.ndim == 2:  # Dense weights (D, H)
+                fwd = 2 * layer.input_.shape[0] * w.size
+            else:
+                continue
+            total += fwd * (1 + (0 if not backward else 1 if i == 0 else 2))
+    return total
+
+
 def per_second(fn, items, seconds=2.0):
     fn()
     calls, start = 0, time.perf_counter()
@@ -99,7 +117,15 @@ class CNNStep:
         with config.use_pure(self.pure):
             return per_second(self._step, len(self.x))
 
+    def track_gflops(self, impl, model):
+        """The step's convolution and dense FLOPs per second; read against
+        ``bench_matmul.MatmulCeiling.track_sgemm_gflops``."""
+        with config.use_pure(self.pure):
+            steps = per_second(self._step, 1)
+        return network_flops(self.net) * steps / 1e9
+
     track_images_per_s.unit = "images/s"
+    track_gflops.unit = "GFLOP/s"
 
 
 class CNNInference:
@@ -124,7 +150,13 @@ class CNNInference:
         with config.use_pure(self.pure):
             return per_second(lambda: self.net.forward(self.x, inference=True), len(self.x))
 
+    def track_gflops(self, impl):
+        with config.use_pure(self.pure):
+            passes = per_second(lambda: self.net.forward(self.x, inference=True), 1)
+        return network_flops(self.net, backward=False) * passes / 1e9
+
     track_images_per_s.unit = "images/s"
+    track_gflops.unit = "GFLOP/s"
 
 
 FIRST_BATCH = """
