@@ -89,8 +89,8 @@ class SoftmaxCrossEntropy(Loss):
     """Softmax cross-entropy from logits: the mean over examples of ``-log softmax(z)[y]``.
 
     With ``M`` the number of examples (``N``, or ``N·T`` for sequences) and ``p = softmax(z)``:
-    ``L = -(1/M) Σ_m Σ_k y_mk log p_mk`` and ``dL/dz = (p - y) / M`` — the gradient of exactly
-    the number reported (the book reports a different number from the one it differentiates).
+    ``L = -(1/M) Σ_m Σ_k y_mk log p_mk`` and ``dL/dz = (p·Σ_k y_mk - y) / M``, which is
+    ``(p - y) / M`` for one-hot labels — the gradient of exactly the number reported (the book reports a different number from the one it differentiates).
     ``log p`` is computed as ``z - max(z) - log Σ exp(z - max(z))``, which cannot overflow.
 
     Shape
@@ -153,6 +153,8 @@ class SoftmaxCrossEntropy(Loss):
             grad = p.copy()
             grad[np.arange(m), self.target.reshape(-1)] -= 1.0
         else:
-            grad = p - self.target.reshape(m, -1)
+            # d/dz of -Σ y log softmax(z) is p·Σy − y: exactly p − y only for rows summing to 1.
+            y = self.target.reshape(m, -1)
+            grad = p * y.sum(axis=1, keepdims=True) - y
         grad *= 1.0 / m
         return grad.reshape(self.prediction.shape)

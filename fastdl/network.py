@@ -78,6 +78,11 @@ class NeuralNetwork:
             layer.reset()
         self._bind()
 
+    def reset_state(self) -> None:
+        """Clear the state that stateful layers carry from batch to batch."""
+        for layer in self.layers:
+            layer.reset_state()
+
     # -- passes -------------------------------------------------------------------------------
 
     def _prepare_input(self, x: np.ndarray) -> np.ndarray:
@@ -135,8 +140,18 @@ class NeuralNetwork:
             raise ValueError(
                 f"NeuralNetwork.train_batch: x has {len(x)} examples but y has {len(y)}"
             )
+        state = self.rng.bit_generator.state
+        fresh = [layer for layer in self.layers if layer.first]
         prediction = self.forward(x, inference=False)
-        loss = self.loss.forward(prediction, y)
+        try:
+            loss = self.loss.forward(prediction, y)
+        except (ValueError, TypeError):
+            # The labels were refused: undo this pass's random draws (initialisation, dropout),
+            # so a rejected call leaves the network as it was (reproducibility).
+            self.rng.bit_generator.state = state
+            for layer in fresh:
+                layer.reset()
+            raise
         self.backward(self.loss.backward())
         return loss
 

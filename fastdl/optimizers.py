@@ -113,7 +113,12 @@ class Optimizer(abc.ABC):
         if self.clip_value is not None:
             grads = [np.clip(g, -self.clip_value, self.clip_value) for g in grads]
         if self.clip_norm is not None:
-            total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            # Squares summed in float64: a float32 sum overflows for norms above ~1.8e19.
+            total = math.sqrt(
+                sum(
+                    float(np.einsum("i,i->", g.ravel(), g.ravel(), dtype=np.float64)) for g in grads
+                )
+            )
             if total > self.clip_norm:
                 scale = self.clip_norm / (total + 1e-6)
                 grads = [g * scale for g in grads]

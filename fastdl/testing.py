@@ -156,10 +156,12 @@ def gradcheck(
             return obj.loss.forward(obj.forward(x, inference), target)
 
         run()
-        obj.backward(obj.loss.backward())
+        try:
+            obj.backward(obj.loss.backward())
+        finally:
+            first.set_skip_input_grad(True)
         analytic_input = first.input_grad
         analytic_params = [g.copy() for g in obj.param_grads()]
-        first.set_skip_input_grad(True)
         params = obj.params()
         if check_input:
             report["input"] = _compare(
@@ -176,6 +178,8 @@ def gradcheck(
             f"gradcheck: expected an Operation, Layer, Loss or NeuralNetwork, got {obj!r}"
         )
 
+    if isinstance(obj, Layer) and obj.first and not obj.float_input and obj.dtype is None:
+        obj.bind(np.random.default_rng(0), np.float64)  # integer-input layer: float64 params
     out = obj.forward(x, inference)  # sets a layer up on first use
     rng = _generator_of(obj)
     state = rng.bit_generator.state if rng is not None else None
@@ -187,13 +191,20 @@ def gradcheck(
         return float(np.sum(obj.forward(x, inference) * proj))
 
     run()
+    skipped = obj.skip_input_grad
     if isinstance(obj, Layer):
         obj.set_skip_input_grad(not check_input)
         params = obj.params
     else:
         obj.skip_input_grad = not check_input
         params = obj.parameters()
-    analytic_input = obj.backward(proj.astype(out.dtype))
+    try:
+        analytic_input = obj.backward(proj.astype(out.dtype))
+    finally:  # leave the object as it was given
+        if isinstance(obj, Layer):
+            obj.set_skip_input_grad(skipped)
+        else:
+            obj.skip_input_grad = skipped
     analytic_input = None if analytic_input is None else analytic_input.copy()
     analytic_params = [
         g.copy() for g in (obj.param_grads if isinstance(obj, Layer) else obj.parameter_grads())

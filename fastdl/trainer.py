@@ -54,6 +54,17 @@ class History:
     seconds: float = 0.0
 
 
+@dataclass
+class _Run:
+    """Bookkeeping of one ``fit``: the best evaluation so far and its weights."""
+
+    history: History
+    best_loss: float
+    best_weights: list
+    bad_evals: int
+    start: float
+
+
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
     for name, arr in (("x_" + what, x), ("y_" + what, y)):
         if not isinstance(arr, np.ndarray):
@@ -96,6 +107,7 @@ class Trainer:
     ) -> tuple[float, float | None]:
         """Mean loss and (for classification) accuracy of the network on ``x``, ``y``."""
         loss_fn = self.net.loss
+        self.net.reset_state()
         total_loss, correct, count = 0.0, 0, 0
         classify = isinstance(loss_fn, SoftmaxCrossEntropy)
         for start in range(0, len(x), batch_size):
@@ -107,6 +119,7 @@ class Trainer:
             if classify:
                 labels = yb if np.issubdtype(yb.dtype, np.integer) else yb.argmax(axis=-1)
                 correct += int((out.argmax(axis=-1) == labels).sum())
+        self.net.reset_state()
         return total_loss / count, (correct / count if classify else None)
 
     def fit(
@@ -140,7 +153,8 @@ class Trainer:
             Re-initialise the network (reseeded from its own seed) and the optimizer first.
         early_stopping : bool, default True
             Stop when the evaluation loss has not improved for ``patience`` evaluations (the
-            book stops at the first), restoring the weights of the best evaluation.
+            book stops at the first). Either way, training ends on the weights of the best
+            evaluation (as Keras's ``EarlyStopping(restore_best_weights=True)``).
         verbose : int, default 1
             1 prints one line per evaluation; 0 prints nothing.
         patience : int, default 1
@@ -154,8 +168,9 @@ class Trainer:
         Raises
         ------
         TrainingDivergedError
-            When a batch's loss is NaN or infinite; names the epoch and batch, and restores
-            the best weights seen (the initial ones if no evaluation had run).
+            When a batch's loss, an evaluation loss or the weights become NaN or infinite;
+            names the epoch (and batch), and restores the best weights seen (the initial ones
+            if no evaluation had run).
         """
         _check_xy(x_train, y_train, "train")
         if (x_test is None) != (y_test is None):
@@ -172,112 +187,109 @@ class Trainer:
         if restart:
             net.reset()
             optim.reset()
-        # One inference pass on a single example sets the layers up (lazily, as in the book)
-        # and lets the loss check the labels' range before any training arithmetic.
+        # One inference pass on a single example of each set sets the layers up (lazily, as in
+        # the book) and lets the network and loss check shapes before any training arithmetic.
         net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
-        self._check_labels(x_train, y_train, "train")
+        self._check_labels(y_train, "train")
         if x_test is not None:
-            self._check_labels(x_test, y_test, "test")
+            net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
+            self._check_labels(y_test, "test")
+        net.reset_state()  # the checking passes must not leave state in stateful layers
         optim.setup_decay(epochs)
 
         history = History()
+        run = _Run(history, math.inf, net.get_weights(), 0, time.perf_counter())
         rng = np.random.default_rng(seed)
-        start_time = time.perf_counter()
-        # Overflow and NaN are caught by the finiteness check below, with a message that says
-        # where; numpy's own warnings about them would only come first and say less.
+        # Overflow and NaN are caught by the finiteness checks, with a message that says where;
+        # numpy's own warnings about them would only come first and say less.
         with np.errstate(over="ignore", invalid="ignore"):
-            self._loop(
-                history,
-                x_train,
-                y_train,
-                x_test,
-                y_test,
-                epochs,
-                eval_every,
-                batch_size,
-                rng,
-                early_stopping,
-                verbose,
-                patience,
-                eval_batch_size,
-            )
-        history.seconds = time.perf_counter() - start_time
+            for epoch in range(1, epochs + 1):
+                train_loss = self._train_epoch(x_train, y_train, batch_size, rng, epoch, run)
+                if epoch % eval_every == 0 or epoch == epochs:
+                    val_loss, val_acc = (
+                        self._evaluate(x_test, y_test, eval_batch_size)
+                        if x_test is not None
+                        else (train_loss, None)
+                    )
+                    if not math.isfinite(val_loss):
+                        self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
+                    self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
+                    if val_loss < run.best_loss:
+                        run.best_loss, run.best_weights = val_loss, net.get_weights()
+                        history.best_epoch, run.bad_evals = epoch, 0
+                    elif early_stopping:
+                        run.bad_evals += 1
+                        if run.bad_evals >= patience:
+                            history.stopped_early = True
+                            break
+                if epoch < epochs:
+                    optim.decay_lr()
+        if (
+            early_stopping
+            and history.best_epoch is not None
+            and history.best_epoch != history.epoch[-1]
+        ):
+            net.set_weights(run.best_weights)
+            if verbose:
+                why = "loss did not improve" if history.stopped_early else "end of training"
+                print(
+                    f"early stopping ({why}): restored the weights of epoch {history.best_epoch} "
+                    f"(val loss {run.best_loss:.4f})",
+                    flush=True,
+                )
+        history.seconds = time.perf_counter() - run.start
         return history
 
-    def _loop(
-        self,
-        history,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        epochs,
-        eval_every,
-        batch_size,
-        rng,
-        early_stopping,
-        verbose,
-        patience,
-        eval_batch_size,
-    ) -> None:
+    def _train_epoch(
+        self, x, y, batch_size: int, rng: np.random.Generator, epoch: int, run
+    ) -> float:
+        """One pass over the shuffled data; returns the mean training loss."""
         net, optim = self.net, self.optim
-        n = len(x_train)
-        start_time = time.perf_counter()
-        best_loss, best_weights = math.inf, net.get_weights()
-        bad_evals = 0
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(n)
-            epoch_loss = 0.0
-            for batch, start in enumerate(range(0, n, batch_size), start=1):
-                idx = order[start : start + batch_size]
-                loss = net.train_batch(x_train[idx], y_train[idx])
-                if not math.isfinite(loss):
-                    net.set_weights(best_weights)
-                    raise TrainingDivergedError(
-                        f"Trainer.fit: loss is {loss} at epoch {epoch}, batch {batch} "
-                        f"(examples {start}..{start + len(idx) - 1} of the shuffled epoch); "
-                        "training stopped and the best weights were restored — try a lower "
-                        "learning rate or gradient clipping (clip_norm=)"
-                    )
-                optim.step()
-                epoch_loss += loss * len(idx)
-            train_loss = epoch_loss / n
+        n = len(x)
+        order = rng.permutation(n)
+        net.reset_state()  # shuffled batches do not continue each other
+        total = 0.0
+        for batch, start in enumerate(range(0, n, batch_size), start=1):
+            idx = order[start : start + batch_size]
+            loss = net.train_batch(x[idx], y[idx])
+            if not math.isfinite(loss):
+                self._diverged(
+                    run,
+                    f"loss is {loss} at epoch {epoch}, batch {batch} "
+                    f"(examples {start}..{start + len(idx) - 1} of the shuffled epoch)",
+                )
+            optim.step()
+            total += loss * len(idx)
+        if not all(np.isfinite(p).all() for p in net.params()):
+            self._diverged(
+                run, f"the weights became NaN or infinite in the last update of epoch {epoch}"
+            )
+        return total / n
 
-            if epoch % eval_every == 0 or epoch == epochs:
-                if x_test is not None:
-                    val_loss, val_acc = self._evaluate(x_test, y_test, eval_batch_size)
-                else:
-                    val_loss, val_acc = train_loss, None
-                history.epoch.append(epoch)
-                history.train_loss.append(train_loss)
-                history.val_loss.append(val_loss)
-                if val_acc is not None:
-                    history.val_accuracy.append(val_acc)
-                if verbose:
-                    acc = f"  val acc {100 * val_acc:.2f}%" if val_acc is not None else ""
-                    print(
-                        f"epoch {epoch}/{epochs}  train loss {train_loss:.4f}  "
-                        f"val loss {val_loss:.4f}{acc}  ({time.perf_counter() - start_time:.1f} s)",
-                        flush=True,
-                    )
-                if val_loss < best_loss:
-                    best_loss, best_weights, history.best_epoch = val_loss, net.get_weights(), epoch
-                    bad_evals = 0
-                elif early_stopping:
-                    bad_evals += 1
-                    if bad_evals >= patience:
-                        net.set_weights(best_weights)
-                        history.stopped_early = True
-                        if verbose:
-                            print(
-                                f"early stopping: loss did not improve; restored the weights of "
-                                f"epoch {history.best_epoch} (val loss {best_loss:.4f})",
-                                flush=True,
-                            )
-                        return
-            optim.decay_lr()
+    def _diverged(self, run, where: str) -> None:
+        self.net.set_weights(run.best_weights)
+        raise TrainingDivergedError(
+            f"Trainer.fit: {where}; training stopped and the best weights were restored — "
+            "try a lower learning rate or gradient clipping (clip_norm=)"
+        )
 
-    def _check_labels(self, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    @staticmethod
+    def _record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose) -> None:
+        history = run.history
+        history.epoch.append(epoch)
+        history.train_loss.append(train_loss)
+        history.val_loss.append(val_loss)
+        if val_acc is not None:
+            history.val_accuracy.append(val_acc)
+        if verbose:
+            acc = f"  val acc {100 * val_acc:.2f}%" if val_acc is not None else ""
+            print(
+                f"epoch {epoch}/{epochs}  train loss {train_loss:.4f}  val loss {val_loss:.4f}{acc}"
+                f"  ({time.perf_counter() - run.start:.1f} s)",
+                flush=True,
+            )
+
+    def _check_labels(self, y: np.ndarray, what: str) -> None:
         """Check all labels against the network's output size before training starts."""
         if not isinstance(self.net.loss, SoftmaxCrossEntropy) or not np.issubdtype(
             y.dtype, np.integer

@@ -55,6 +55,9 @@ class Layer(abc.ABC):
         self.first = True
         self.operations = []
 
+    def reset_state(self) -> None:  # noqa: B027 (optional hook)
+        """Forget state carried between batches (stateful layers override this)."""
+
     @property
     def params(self) -> list[np.ndarray]:
         """The learnable arrays of this layer, in a fixed order."""

@@ -59,7 +59,8 @@ class Operation(abc.ABC):
         return type(self).__name__
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
-        """Store ``input_`` and return ``self._output(inference)``."""
+        """Check and store ``input_``, and return ``self._output(inference)``."""
+        self._check_input(input_)
         self.input_ = input_
         self.output = self._output(inference)
         return self.output
@@ -75,6 +76,9 @@ class Operation(abc.ABC):
             self.input_grad = self._input_grad(output_grad)
             check_same_shape(self.name, "input_grad", self.input_, self.input_grad)
         return self.input_grad
+
+    def _check_input(self, input_: np.ndarray) -> None:  # noqa: B027 (optional hook)
+        """Raise ``ValueError`` for an input this operation cannot take (none by default)."""
 
     def parameters(self) -> list[np.ndarray]:
         """The arrays this operation learns (none for a plain operation)."""

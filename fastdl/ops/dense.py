@@ -24,6 +24,13 @@ class WeightMultiply(ParamOperation):
     W : ndarray, shape (D, H)
     """
 
+    def _check_input(self, input_: np.ndarray) -> None:
+        d = self.param.shape[0]
+        if input_.ndim < 1 or input_.shape[-1] != d:
+            raise ValueError(
+                f"WeightMultiply: expected input (..., {d}) for W {self.param.shape}, got {input_.shape}"
+            )
+
     def _output(self, inference: bool) -> np.ndarray:
         return self.input_ @ self.param
 
@@ -44,6 +51,13 @@ class BiasAdd(ParamOperation):
     ----------
     B : ndarray, shape (H,)
     """
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        h = self.param.shape[0]
+        if input_.ndim < 1 or input_.shape[-1] != h:
+            raise ValueError(
+                f"BiasAdd: expected input (..., {h}) for B {self.param.shape}, got {input_.shape}"
+            )
 
     def _output(self, inference: bool) -> np.ndarray:
         return self.input_ + self.param
