@@ -42,7 +42,7 @@ import numpy as np
 
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
     colsum_into,
     input_grads_dense,
@@ -50,7 +50,9 @@ from fastdl.kernels._seq import (
     n_chunks,
     project_dense,
     project_ids,
+    run_chunks,
     shifted_states,
+    transposed,
 )
 from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np, _sigmoid
 
@@ -216,63 +218,43 @@ def _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh, db_ih, db_hh):
     return dp_c
 
 
-@jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks):
+@jit
+def _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
     t_len, g3 = x.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
-        project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
+    project_dense(x, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
 
 
-@jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks):
+@jit
+def _forward_ids(ids, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
     t_len, g3 = ids.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
-        project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
+    project_ids(ids, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
 
 
-@jit(parallel=True)
+@jit
 def _backward_dense(
-    x,
-    w_ih,
-    w_hh_t,
-    h0,
-    hs,
-    acts,
-    qn,
-    dhs,
-    need_dx,
-    chunks,
-    dp,
-    dq,
-    dx,
-    dh0,
-    dw_ih_p,
-    dw_hh_p,
-    dbi_p,
-    dbh_p,
-):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
-        dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
-        input_grads_dense(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0, dw_ih_p, dw_hh_p, dbi_p,
+    dbh_p, chunks, ch,
+):  # fmt: skip
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+    dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
+    input_grads_dense(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit(parallel=True)
+@jit
 def _backward_ids(
-    ids, w_hh_t, h0, hs, acts, qn, dhs, chunks, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p
+    ids, w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p, chunks, ch
 ):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
-        dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
-        input_grads_ids(ids, dp_c, n0, n1, dw_ih_p[ch])
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
+    dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
+    input_grads_ids(ids, dp_c, n0, n1, dw_ih_p[ch])
 
 
 def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
@@ -283,12 +265,12 @@ def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
     chunks = n_chunks(n)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks)
+            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn)
         else:
-            _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks)
+            run_chunks(_forward_dense, chunks, x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn)
     return hs, acts, qn
 
 
@@ -297,7 +279,7 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     n, t_len, hid = hs.shape
     chunks = n_chunks(n)
     dt = w_hh.dtype
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     dp = np.empty_like(acts)
     dq = np.empty_like(acts)
     dh0 = np.empty((n, hid), dt)
@@ -307,47 +289,18 @@ def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     dbh_p = np.empty((chunks, 3 * hid), dt)
     with serial_blas():
         if x.ndim == 2:
-            _backward_ids(
-                x,
-                w_hh_t,
-                h0,
-                hs,
-                acts,
-                qn,
-                dhs,
-                chunks,
-                dp,
-                dq,
-                dh0,
-                dw_ih_p,
-                dw_hh_p,
-                dbi_p,
-                dbh_p,
-            )
+            run_chunks(
+                _backward_ids, chunks, x, w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, dw_ih_p,
+                dw_hh_p, dbi_p, dbh_p,
+            )  # fmt: skip
             dx = None
         else:
             need_dx = bool(need_dx)
             dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            _backward_dense(
-                x,
-                w_ih,
-                w_hh_t,
-                h0,
-                hs,
-                acts,
-                qn,
-                dhs,
-                need_dx,
-                chunks,
-                dp,
-                dq,
-                dx,
-                dh0,
-                dw_ih_p,
-                dw_hh_p,
-                dbi_p,
-                dbh_p,
-            )
+            run_chunks(
+                _backward_dense, chunks, x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq,
+                dx, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p,
+            )  # fmt: skip
             dx = dx if need_dx else None
     return (
         dx,

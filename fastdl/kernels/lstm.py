@@ -30,10 +30,11 @@ Backward through time, with ``dh`` and ``dc`` the gradients reaching ``h_t`` and
 and after the loop, one product each: ``dW_hh = Σ_t h_{t-1}ᵀ da_t``, ``dW_ih = Σ_t x_tᵀ da_t``,
 ``db = Σ da``, ``dx = da W_ihᵀ``.
 
-The numba twins split the batch into one chunk per thread; each thread runs the whole time
-loop on its rows with single-threaded BLAS (the recurrent product per step, the projections
-and weight-gradient products once per chunk), and the per-chunk weight gradients are summed
-at the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``).
+The numba twins split the batch into one chunk per thread (``_seq.run_chunks``: nogil
+kernels on plain threads, not a ``prange`` region); each thread runs the whole time loop on
+its rows with single-threaded BLAS (the recurrent product per step, the projections and
+weight-gradient products once per chunk), and the per-chunk weight gradients are summed at
+the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import numpy as np
 
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, gate_scales, scaled_tanh_into, tanh_into
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
     colsum_into,
     input_grads_dense,
@@ -50,7 +51,9 @@ from fastdl.kernels._seq import (
     n_chunks,
     project_dense,
     project_ids,
+    run_chunks,
     shifted_states,
+    transposed,
 )
 
 __all__ = ["lstm_forward", "lstm_backward"]
@@ -257,24 +260,22 @@ def _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
     dc0[n0:n1] = dc
 
 
-@jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks):
+@jit
+def _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
     t_len, g4 = x.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
-        project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
+    project_dense(x, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
 
 
-@jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks):
+@jit
+def _forward_ids(ids, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
     t_len, g4 = ids.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
-        project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
+    project_ids(ids, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
 
 
 @jit
@@ -288,43 +289,25 @@ def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
     return da_c
 
 
-@jit(parallel=True)
+@jit
 def _backward_dense(
-    x,
-    w_ih,
-    w_hh_t,
-    h0,
-    c0,
-    hs,
-    cs,
-    acts,
-    dhs,
-    need_dx,
-    chunks,
-    da,
-    dx,
-    dh0,
-    dc0,
-    dw_ih_p,
-    dw_hh_p,
-    db_p,
-):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
-        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-        input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p, db_p,
+    chunks, ch,
+):  # fmt: skip
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit(parallel=True)
+@jit
 def _backward_ids(
-    ids, w_hh_t, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
+    ids, w_hh_t, h0, c0, hs, cs, acts, dhs, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p, chunks, ch
 ):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
-        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-        input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
+    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
 
 
 def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
@@ -335,13 +318,15 @@ def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     chunks = n_chunks(n)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     scale, shift = gate_scales("ssts", hid, w_hh.dtype)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks)
+            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts)
         else:
-            _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks)
+            run_chunks(
+                _forward_dense, chunks, x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts
+            )
     return hs, cs, acts
 
 
@@ -356,36 +341,21 @@ def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
     dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
     db_p = np.empty((chunks, 4 * hid), dt)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     with serial_blas():
         if x.ndim == 2:
-            _backward_ids(
-                x, w_hh_t, h0, c0, hs, cs, acts, dhs, chunks, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p
-            )
+            run_chunks(
+                _backward_ids, chunks, x, w_hh_t, h0, c0, hs, cs, acts, dhs, da, dh0, dc0,
+                dw_ih_p, dw_hh_p, db_p,
+            )  # fmt: skip
             dx = None
         else:
             need_dx = bool(need_dx)
             dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            _backward_dense(
-                x,
-                w_ih,
-                w_hh_t,
-                h0,
-                c0,
-                hs,
-                cs,
-                acts,
-                dhs,
-                need_dx,
-                chunks,
-                da,
-                dx,
-                dh0,
-                dc0,
-                dw_ih_p,
-                dw_hh_p,
-                db_p,
-            )
+            run_chunks(
+                _backward_dense, chunks, x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da,
+                dx, dh0, dc0, dw_ih_p, dw_hh_p, db_p,
+            )  # fmt: skip
             dx = dx if need_dx else None
     return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0, dc0
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, tanh_into
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
     colsum_into,
     input_grads_dense,
@@ -39,7 +39,9 @@ from fastdl.kernels._seq import (
     n_chunks,
     project_dense,
     project_ids,
+    run_chunks,
     shifted_states,
+    transposed,
 )
 from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np
 
@@ -154,44 +156,40 @@ def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
     return da_c
 
 
-@jit(parallel=True)
-def _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks):
+@jit
+def _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
     t_len, hid = x.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
-        project_dense(x, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
+    project_dense(x, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
 
 
-@jit(parallel=True)
-def _forward_ids(ids, w_ih, w_hh_t, b, h0, hs, chunks):
+@jit
+def _forward_ids(ids, w_ih, w_hh_t, b, h0, hs, chunks, ch):
     t_len, hid = ids.shape[1], w_hh_t.shape[0]
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
-        project_ids(ids, w_ih, n0, n1, xp)
-        _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
+    project_ids(ids, w_ih, n0, n1, xp)
+    _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
 
 
-@jit(parallel=True)
+@jit
 def _backward_dense(
-    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
+    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch
 ):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
-        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-        input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
+    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit(parallel=True)
-def _backward_ids(ids, w_hh_t, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p):
-    for ch in prange(chunks):
-        n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-        _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
-        da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-        input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
+@jit
+def _backward_ids(ids, w_hh_t, h0, hs, dhs, da, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch):
+    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
+    _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
+    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
 
 
 def rnn_forward_nb(x, w_ih, w_hh, b, h0):
@@ -199,12 +197,12 @@ def rnn_forward_nb(x, w_ih, w_hh, b, h0):
     n, t_len = x.shape[:2]
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     chunks = n_chunks(n)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     with serial_blas():
         if x.ndim == 2:
-            _forward_ids(x, w_ih, w_hh_t, b, h0, hs, chunks)
+            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b, h0, hs)
         else:
-            _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks)
+            run_chunks(_forward_dense, chunks, x, w_ih, w_hh_t, b, h0, hs)
     return hs
 
 
@@ -213,7 +211,7 @@ def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     n, t_len, hid = hs.shape
     chunks = n_chunks(n)
     dt = w_hh.dtype
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = transposed(w_hh)
     da = np.empty_like(hs)
     dh0 = np.empty((n, hid), dt)
     dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
@@ -221,14 +219,17 @@ def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     db_p = np.empty((chunks, hid), dt)
     with serial_blas():
         if x.ndim == 2:
-            _backward_ids(x, w_hh_t, h0, hs, dhs, chunks, da, dh0, dw_ih_p, dw_hh_p, db_p)
+            run_chunks(
+                _backward_ids, chunks, x, w_hh_t, h0, hs, dhs, da, dh0, dw_ih_p, dw_hh_p, db_p
+            )
             dx = None
         else:
             need_dx = bool(need_dx)
             dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            _backward_dense(
-                x, w_ih, w_hh_t, h0, hs, dhs, need_dx, chunks, da, dx, dh0, dw_ih_p, dw_hh_p, db_p
-            )
+            run_chunks(
+                _backward_dense, chunks, x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0,
+                dw_ih_p, dw_hh_p, db_p,
+            )  # fmt: skip
             dx = dx if need_dx else None
     return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0
 
