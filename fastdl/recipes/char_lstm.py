@@ -13,6 +13,8 @@ What differs from the book, and why:
 - **Adam with global-norm clipping** (``clip_norm=5``), the learning rate decayed linearly
   to a tenth over the time budget; the book's AdaGrad with elementwise clipping to [-2, 2]
   is available as ``--optimizer adagrad``.
+- **Dropout on the LSTM's output** (keep 0.8; ``--dropout 1`` turns it off). Measured here,
+  15 minutes each: validation 1.586 nats/char without, 1.559 with (best 1.552).
 - **Validation over the whole held-out text**, as ``batch_size`` stateful streams, so every
   character is predicted with the context before it. The reported train loss is the mean
   training-batch loss since the previous evaluation.
@@ -124,7 +126,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--dropout", type=float, default=1.0, help="keep probability on the LSTM output")
+    p.add_argument("--dropout", type=float, default=0.8, help="keep probability on the LSTM output")
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
     p.add_argument("--eval-every", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--sample-chars", type=int, default=600)
