@@ -7,7 +7,7 @@
 - ``RecurrentLayer``: forward and forward + backward of each layer on dense input.
 - ``TimeLoop``: each kernel's forward and backward time loop alone, with the implementation
   ("np" twin or "nb" twin) as a parameter, so the numba/NumPy ratio of each loop is one
-  ``asv compare`` away.
+  ``asv compare`` away; run inside ``config.compute()`` (numpy's BLAS as in a network pass).
 
 Data come from a fixed seed; the JIT is warmed in ``setup`` so compile time is never counted.
 Threads: fastdl's default (all cores; 2 on the reference machine).
@@ -140,7 +140,9 @@ class TimeLoop:
         self.bwd(*self.bargs, *self.saved, self.dhs, False)
 
     def time_forward(self, cell, impl, input):
-        self.fwd(*self.fargs)
+        with config.compute():
+            self.fwd(*self.fargs)
 
     def time_backward(self, cell, impl, input):
-        self.bwd(*self.bargs, *self.saved, self.dhs, False)
+        with config.compute():
+            self.bwd(*self.bargs, *self.saved, self.dhs, False)
