@@ -116,6 +116,8 @@ def parse_args(argv):
     p.add_argument(
         "--smoke",
         type=float,
+        nargs="?",
+        const=5.0,
         default=None,
         metavar="SECONDS",
         help="quick run: train this many seconds, validate on a slice",
