@@ -10,6 +10,7 @@ weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projection ``x
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
 
 
 def run_chunks(kernel, chunks: int, *args) -> None:
@@ -42,9 +44,11 @@ def run_chunks(kernel, chunks: int, *args) -> None:
     (measured here with the workqueue layer: ~1 ms per region once the main thread has done
     other work in between, two regions per training step of a recurrent layer).
     """
-    global _pool
-    if chunks > 1 and (_pool is None or _pool._max_workers < chunks - 1):
+    global _pool, _pool_pid
+    stale = _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid()
+    if chunks > 1 and stale:  # (threads do not survive a fork: a child makes its own pool)
         _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl-rnn")
+        _pool_pid = os.getpid()
     futures = [_pool.submit(kernel, *args, chunks, ch) for ch in range(1, chunks)]
     kernel(*args, chunks, 0)
     for f in futures:
