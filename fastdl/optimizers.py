@@ -252,14 +252,25 @@ class Adam(Optimizer):
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         m = self._slot(i, "m", param)
         v = self._slot(i, "v", param)
+        tmp = self._slot(i, "scratch", param)
+        # m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²   (in place)
         m *= self.beta1
-        m += (1.0 - self.beta1) * grad
+        np.multiply(grad, 1.0 - self.beta1, out=tmp)
+        m += tmp
         v *= self.beta2
-        v += (1.0 - self.beta2) * grad * grad
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp
+        # p ← p − lr·m̂ / (√v̂ + eps)
         t = self.iterations
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)
         v_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        param -= (self.lr * m_hat_scale) * m / (np.sqrt(v * v_hat_scale) + self.eps)
+        np.multiply(v, v_hat_scale, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr * m_hat_scale
+        param -= tmp
 
 
 class AdamW(Adam):
@@ -295,9 +306,24 @@ class Adadelta(Optimizer):
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         s = self._slot(i, "mean_sq_grad", param)
         u = self._slot(i, "mean_sq_delta", param)
-        s *= self.rho
-        s += (1.0 - self.rho) * grad * grad
-        delta = np.sqrt(u + self.eps) / np.sqrt(s + self.eps) * grad
-        u *= self.rho
-        u += (1.0 - self.rho) * delta * delta
-        param -= self.lr * delta
+        delta, tmp = self._slot(i, "delta", param), self._slot(i, "scratch", param)
+        rho = self.rho
+        # s ← ρ·s + (1−ρ)·g²   (in place: no temporaries for a million parameters)
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - rho
+        s *= rho
+        s += tmp
+        # Δ = √(u + eps) / √(s + eps) · g
+        np.add(u, self.eps, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(s, self.eps, out=delta)
+        np.sqrt(delta, out=delta)
+        np.divide(tmp, delta, out=delta)
+        delta *= grad
+        # u ← ρ·u + (1−ρ)·Δ²;  p ← p − lr·Δ
+        np.multiply(delta, delta, out=tmp)
+        tmp *= 1.0 - rho
+        u *= rho
+        u += tmp
+        delta *= self.lr
+        param -= delta
