@@ -15,6 +15,8 @@ What differs from the book, and why:
   is available as ``--optimizer adagrad``.
 - **Dropout on the LSTM's output** (keep 0.8; ``--dropout 1`` turns it off). Measured here,
   15 minutes each: validation 1.586 nats/char without, 1.559 with (best 1.552).
+- **The best evaluation's weights are kept** (early stopping): with the compiled kernels
+  15 minutes are ~50 epochs, and the validation loss turns up after ~20 of them.
 - **Validation over the whole held-out text**, as ``batch_size`` stateful streams, so every
   character is predicted with the context before it. The reported train loss is the mean
   training-batch loss since the previous evaluation.
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{'time s':>8} {'epoch':>6} {'steps':>7} {'train':>7} {'val':>7} {'tok/s':>8}", flush=True
     )
     curve = []
+    best_weights = None
     start = time.perf_counter()
     train_time, steps, epoch, tokens = 0.0, 0, 0, 0
     since, since_n = 0.0, 0
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "tok_s": tokens / train_time,
                 }
                 curve.append(row)
+                if best_weights is None or val_loss < min(r["val"] for r in curve[:-1]):
+                    best_weights = net.get_weights()
                 print(
                     f"{train_time:8.1f} {epoch:6d} {steps:7d} {row['train']:7.4f} "
                     f"{val_loss:7.4f} {row['tok_s']:8.0f}",
@@ -217,11 +222,13 @@ def main(argv: list[str] | None = None) -> dict:
             if done:
                 break
     wall = time.perf_counter() - start
-    best = min(r["val"] for r in curve)
+    best = min(curve, key=lambda r: r["val"])
+    net.set_weights(best_weights)
     print(
         f"done: {steps} steps, {tokens:,} tokens in {train_time:.0f} s of training "
-        f"({wall:.0f} s wall incl. evaluation); final validation loss {curve[-1]['val']:.4f}, "
-        f"best {best:.4f} nats/char",
+        f"({wall:.0f} s wall incl. evaluation); last validation loss {curve[-1]['val']:.4f}; "
+        f"kept the weights of the best evaluation: {best['val']:.4f} nats/char at "
+        f"{best['time']:.0f} s",
         flush=True,
     )
     text = sample(net, lstm, vocab, onehot, rng, args.sample_chars, args.temperature, args.prime)
@@ -229,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.save:
         np.savez(args.save, *net.get_weights())
         print(f"weights saved to {args.save}", flush=True)
-    return {"curve": curve, "sample": text, "wall": wall}
+    return {"curve": curve, "sample": text, "wall": wall, "best": best}
 
 
 if __name__ == "__main__":
