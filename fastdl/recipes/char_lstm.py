@@ -13,8 +13,9 @@ What differs from the book, and why:
 - **Adam with global-norm clipping** (``clip_norm=5``), the learning rate decayed linearly
   to a tenth over the time budget; the book's AdaGrad with elementwise clipping to [-2, 2]
   is available as ``--optimizer adagrad``.
-- **Dropout on the LSTM's output** (keep 0.8; ``--dropout 1`` turns it off). Measured here,
-  15 minutes each: validation 1.586 nats/char without, 1.559 with (best 1.552).
+- **Dropout on the LSTM's output** (keep 0.7; ``--dropout 1`` turns it off). Best
+  validation in 15-minute runs here: 1.581 nats/char without dropout, 1.5525 at keep 0.8,
+  1.5456 at keep 0.7.
 - **The best evaluation's weights are kept** (early stopping): with the compiled kernels
   15 minutes are ~50 epochs, and the validation loss turns up after ~20 of them.
 - **Validation over the whole held-out text**, as ``batch_size`` stateful streams, so every
@@ -130,7 +131,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--dropout", type=float, default=0.8, help="keep probability on the LSTM output")
+    p.add_argument("--dropout", type=float, default=0.7, help="keep probability on the LSTM output")
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
     p.add_argument("--eval-every", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--sample-chars", type=int, default=600)
