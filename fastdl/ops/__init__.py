@@ -2,8 +2,12 @@
 
 from fastdl.ops.activations import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from fastdl.ops.base import Operation, ParamOperation, check_same_shape
+from fastdl.ops.conv import Conv2DOp
 from fastdl.ops.dense import BiasAdd, WeightMultiply
 from fastdl.ops.dropout import Dropout
+from fastdl.ops.embedding import EmbeddingLookup
+from fastdl.ops.pool import MaxPool2DOp
+from fastdl.ops.recurrent import GRULoop, LSTMLoop, RNNLoop
 from fastdl.ops.reshape import Flatten
 
 __all__ = [
@@ -19,4 +23,10 @@ __all__ = [
     "BiasAdd",
     "Dropout",
     "Flatten",
+    "Conv2DOp",
+    "MaxPool2DOp",
+    "EmbeddingLookup",
+    "RNNLoop",
+    "GRULoop",
+    "LSTMLoop",
 ]

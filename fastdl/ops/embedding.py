@@ -28,7 +28,7 @@ class EmbeddingLookup(ParamOperation):
         return embedding_forward(self.param, self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError("token ids have no gradient")
+        raise RuntimeError("EmbeddingLookup: token ids have no gradient (the layer skips it)")
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return embedding_backward(self.input_, output_grad, self.param.shape[0])

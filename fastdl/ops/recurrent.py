@@ -72,7 +72,7 @@ class _RecurrentLoop(Operation):
         return hs if self.return_sequences else np.ascontiguousarray(hs[:, -1])
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError("recurrent loops compute all gradients in backward()")
+        raise RuntimeError(f"{self.name}: unreachable, backward() computes every gradient itself")
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
         """All gradients in one backward-through-time pass; returns the input gradient."""
