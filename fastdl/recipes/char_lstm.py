@@ -35,7 +35,6 @@ import time
 import numpy as np
 
 import fastdl as fd
-from fastdl.layers.recurrent import LSTMLayer
 
 __all__ = ["main", "build_model", "evaluate", "sample"]
 
@@ -49,9 +48,9 @@ def default_path() -> str:
 
 def build_model(
     vocab_size: int, hidden: int, seed: int, dropout: float = 1.0
-) -> tuple[fd.NeuralNetwork, LSTMLayer]:
+) -> tuple[fd.NeuralNetwork, fd.LSTMLayer]:
     """One-hot (N, T, V) → LSTM(hidden, stateful, output dropout) → Dense(V) logits."""
-    lstm = LSTMLayer(hidden, stateful=True, dropout=dropout)
+    lstm = fd.LSTMLayer(hidden, stateful=True, dropout=dropout)
     net = fd.NeuralNetwork(
         layers=[lstm, fd.Dense(vocab_size)], loss=fd.SoftmaxCrossEntropy(), seed=seed
     )
