@@ -16,14 +16,14 @@ Data come from a fixed seed; each network is warmed in ``setup``, so compile tim
 counted in the ``time_`` and ``track_`` benchmarks. Threads: fastdl's default (all cores).
 """
 
-import time
-
 import numpy as np
 
 import fastdl as fd
 from fastdl import config
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
+
+from .common import per_second
 
 
 def reference_cnn(seed=0):
@@ -74,15 +74,6 @@ def network_flops(net, backward=True):
                 continue
             total += fwd * (1 + (0 if not backward else 1 if i == 0 else 2))
     return total
-
-
-def per_second(fn, items, seconds=2.0):
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return items * calls / (time.perf_counter() - start)
 
 
 class CNNStep:

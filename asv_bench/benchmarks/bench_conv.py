@@ -14,12 +14,12 @@ cache filled.
 Data come from a fixed seed; the JIT is warmed in ``setup``.
 """
 
-import time
-
 import numpy as np
 
 from fastdl import config
 from fastdl.kernels import conv, im2col, pool
+
+from .common import rate
 
 LAYERS = {
     # name: (N, H, W, C_in, C_out, K, pad, relu, need_dx)
@@ -27,15 +27,6 @@ LAYERS = {
     "conv2": (64, 26, 26, 32, 64, 3, (0, 0, 0, 0), True, True),
     "book": (60, 28, 28, 1, 16, 5, (2, 2, 2, 2), False, False),
 }
-
-
-def rate(fn, flops, seconds=1.0):
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return flops * calls / (time.perf_counter() - start) / 1e9
 
 
 class Conv:

@@ -9,23 +9,13 @@
 Data come from a fixed seed; the JIT is warmed in ``setup``.
 """
 
-import time
-
 import numpy as np
 
 from fastdl import config
 from fastdl.kernels import matmul
 from fastdl.kernels._blas import blas_threads
 
-
-def rate(fn, flops, seconds=1.0):
-    """FLOP/s of ``fn()`` (GFLOP/s), timed over at least ``seconds``."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return flops * calls / (time.perf_counter() - start) / 1e9
+from .common import rate
 
 
 def sgemm_ceiling():

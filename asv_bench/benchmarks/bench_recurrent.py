@@ -13,8 +13,6 @@ Data come from a fixed seed; the JIT is warmed in ``setup`` so compile time is n
 Threads: fastdl's default (all cores; 2 on the reference machine).
 """
 
-import time
-
 import numpy as np
 
 import fastdl as fd
@@ -23,6 +21,8 @@ from fastdl.kernels import gru as kgru
 from fastdl.kernels import lstm as klstm
 from fastdl.kernels import rnn as krnn
 from fastdl.layers.recurrent import GRULayer, LSTMLayer, RNNLayer
+
+from .common import per_second
 
 VOCAB, HIDDEN = 65, 256
 LAYERS = {"rnn": RNNLayer, "gru": GRULayer, "lstm": LSTMLayer}
@@ -68,11 +68,7 @@ class CharLSTMStep:
 
     def track_tokens_per_s(self, impl, shape):
         with _impl(impl):
-            steps, start = 0, time.perf_counter()
-            while time.perf_counter() - start < 2.0:
-                self._step()
-                steps += 1
-            return self.tokens * steps / (time.perf_counter() - start)
+            return per_second(self._step, self.tokens)
 
     track_tokens_per_s.unit = "tokens/s"
 

@@ -9,11 +9,11 @@ torch==2.13.0`` (a CPU build) to run these. Threads: as many as fastdl uses.
 - ``TorchInference.track_images_per_s``: the reference CNN's forward on 1,000 images.
 """
 
-import time
-
 import numpy as np
 
 from fastdl import config
+
+from .common import per_second
 
 
 def _torch():
@@ -46,15 +46,6 @@ def _models(torch):
             60,
         ),
     }  # fmt: skip
-
-
-def per_second(fn, items, seconds=2.0):
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return items * calls / (time.perf_counter() - start)
 
 
 class TorchStep:
