@@ -13,7 +13,14 @@ Every optimizer takes:
 - ``clip_value``: clip each gradient element to ``[-clip_value, clip_value]`` (the book clips
   its RNN gradients to [-2, 2]);
 - ``clip_norm``: rescale all gradients together so their global L2 norm is at most
-  ``clip_norm`` (as PyTorch's ``clip_grad_norm_``). Value clipping is applied first.
+  ``clip_norm`` (as PyTorch's ``clip_grad_norm_``). Value clipping is applied first;
+- ``use_ema`` and ``ema_momentum`` (Keras's names and default 0.99): keep an exponential moving
+  average of the weights, ``avg ← m·avg + (1 − m)·w`` after every step (the first step's
+  weights start it), kept in the parameters' dtype. Training itself still follows the raw
+  weights; ``Trainer.fit`` evaluates with the averages and ends on them (as Keras's ``fit``
+  ends with ``finalize_variable_values()``). Without the Trainer, ``apply_ema()`` copies the
+  averages into the network. Averaging the last hundred or so steps removes much of the noise
+  that a constant learning rate leaves in the final weights.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ class Optimizer(abc.ABC):
         decay_type: str | None = None,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
     ) -> None:
         where = type(self).__name__
         self.lr = self.initial_lr = _positive(where, "lr", lr)
@@ -70,6 +79,10 @@ class Optimizer(abc.ABC):
         self.decay_type = decay_type
         self.clip_value = _positive(where, "clip_value", clip_value, allow_none=True)
         self.clip_norm = _positive(where, "clip_norm", clip_norm, allow_none=True)
+        if not isinstance(use_ema, (bool, np.bool_)):
+            raise TypeError(f"{where}: use_ema must be True or False, got {use_ema!r}")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _fraction(where, "ema_momentum", ema_momentum)
         self.net = None
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self.iterations = 0
@@ -143,6 +156,38 @@ class Optimizer(abc.ABC):
         self.iterations += 1
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
             self._update(i, param, grad)
+        if self.use_ema:
+            self._update_ema(params)
+
+    # -- moving average of the weights (Keras's use_ema) ----------------------------------------
+
+    def _update_ema(self, params: list[np.ndarray]) -> None:
+        m = self.ema_momentum
+        for i, param in enumerate(params):
+            slots = self.state.setdefault(i, {})
+            if "ema" not in slots:
+                slots["ema"] = param.copy()
+            else:
+                avg = slots["ema"]  # avg ← m·avg + (1 − m)·w, in place: (avg − w)·m + w
+                avg -= param
+                avg *= m
+                avg += param
+
+    def ema_weights(self) -> list[np.ndarray]:
+        """Copies of the moving averages, one per parameter (shapes as ``net.params()``)."""
+        where = f"{type(self).__name__}.ema_weights"
+        if not self.use_ema:
+            raise RuntimeError(f"{where}: this optimizer was made with use_ema=False")
+        if self.iterations == 0:
+            raise RuntimeError(f"{where}: no step taken yet, so there is no average")
+        return [self.state[i]["ema"].copy() for i in range(len(self.state))]
+
+    def apply_ema(self) -> None:
+        """Copy the moving averages into the bound network's parameters, in place.
+
+        Keras's ``finalize_variable_values()``; ``Trainer.fit`` does it at the end of training.
+        """
+        self.net.set_weights(self.ema_weights())
 
     def _slot(self, i: int, name: str, like: np.ndarray) -> np.ndarray:
         """State array ``name`` of parameter ``i``, created as zeros shaped like it."""
@@ -174,7 +219,7 @@ class SGDMomentum(Optimizer):
     lr : float, default 0.01
     momentum : float, default 0.9
     nesterov : bool, default False
-    final_lr, decay_type, clip_value, clip_norm : see :class:`Optimizer`
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
 
     def __init__(

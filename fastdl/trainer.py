@@ -154,7 +154,9 @@ class Trainer:
         early_stopping : bool, default True
             Stop when the evaluation loss has not improved for ``patience`` evaluations (the
             book stops at the first). Either way, training ends on the weights of the best
-            evaluation (as Keras's ``EarlyStopping(restore_best_weights=True)``).
+            evaluation (as Keras's ``EarlyStopping(restore_best_weights=True)``). With
+            ``use_ema`` on the optimizer, evaluations use (and training ends on) the moving
+            average of the weights; without test data they report the raw weights' epoch loss.
         verbose : int, default 1
             1 prints one line per evaluation; 0 prints nothing.
         patience : int, default 1
@@ -206,6 +208,11 @@ class Trainer:
             for epoch in range(1, epochs + 1):
                 train_loss = self._train_epoch(x_train, y_train, batch_size, rng, epoch, run)
                 if epoch % eval_every == 0 or epoch == epochs:
+                    # With use_ema the averaged weights are the ones evaluated and kept; the
+                    # raw weights go back in afterwards and training continues from them.
+                    raw = net.get_weights() if optim.use_ema else None
+                    if raw is not None:
+                        optim.apply_ema()
                     val_loss, val_acc = (
                         self._evaluate(x_test, y_test, eval_batch_size)
                         if x_test is not None
@@ -214,16 +221,21 @@ class Trainer:
                     if not math.isfinite(val_loss):
                         self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
                     self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
-                    if val_loss < run.best_loss:
+                    improved = val_loss < run.best_loss
+                    if improved:
                         run.best_loss, run.best_weights = val_loss, net.get_weights()
                         history.best_epoch, run.bad_evals = epoch, 0
-                    elif early_stopping:
+                    if raw is not None:
+                        net.set_weights(raw)
+                    if not improved and early_stopping:
                         run.bad_evals += 1
                         if run.bad_evals >= patience:
                             history.stopped_early = True
                             break
                 if epoch < epochs:
                     optim.decay_lr()
+        if optim.use_ema:
+            optim.apply_ema()  # the weights of the last evaluation: no step has come since
         if (
             early_stopping
             and history.best_epoch is not None
