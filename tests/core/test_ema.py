@@ -99,9 +99,7 @@ def classification_data(n=240, seed=0):
 
 
 def make_net():
-    return fd.NeuralNetwork(
-        [fd.Dense(8, fd.Tanh()), fd.Dense(2)], fd.SoftmaxCrossEntropy(), seed=3
-    )
+    return fd.NeuralNetwork([fd.Dense(8, fd.Tanh()), fd.Dense(2)], fd.SoftmaxCrossEntropy(), seed=3)
 
 
 def test_fit_trains_on_raw_weights_and_ends_on_the_average():
