@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels.elementwise import sigmoid_backward, tanh_backward
 from fastdl.ops.base import Operation
 
 __all__ = ["Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU"]
@@ -37,8 +38,7 @@ class Sigmoid(Operation):
         return y
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        y = self.output
-        return output_grad * y * (1.0 - y)
+        return sigmoid_backward(self.output, output_grad)  # dy · y · (1 − y), one pass
 
 
 class Tanh(Operation):
@@ -48,8 +48,7 @@ class Tanh(Operation):
         return np.tanh(self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        y = self.output
-        return output_grad * (1.0 - y * y)
+        return tanh_backward(self.output, output_grad)  # dy · (1 − y²), one pass
 
 
 class ReLU(Operation):

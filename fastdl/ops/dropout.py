@@ -1,7 +1,10 @@
 """Dropout with the book's *keep* probability and inverted scaling.
 
 Training: each element is kept with probability ``keep_prob`` and scaled by ``1 / keep_prob``,
-``y = x * mask / keep_prob``; ``dx = dy * mask / keep_prob``. Inference: ``y = x``.
+``y = x * mask / keep_prob``; ``dx = dy * mask / keep_prob``. Inference: ``y = x``. The mask
+is ``r < keep_prob`` for one uniform draw ``r`` per element from the layer's generator; the
+draws are kept for the backward pass, and the kernels of :mod:`fastdl.kernels.elementwise`
+apply the mask in one pass.
 
 The book scales at inference instead (``y = x * keep_prob``). Inverted scaling gives the same
 expected activations and leaves inference untouched, as PyTorch and Keras do. Shapes:
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels.elementwise import dropout_backward, dropout_forward
 from fastdl.ops.base import Operation
 
 __all__ = ["Dropout"]
@@ -34,22 +38,22 @@ class Dropout(Operation):
             raise ValueError(f"Dropout: keep_prob must be in (0, 1], got {keep_prob}")
         self.keep_prob = float(keep_prob)
         self.rng = rng
-        self.mask: np.ndarray | None = None
+        self.draws: np.ndarray | None = None  # the uniform draws of the last training pass
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
         if inference or self.keep_prob == 1.0:
-            self.mask = None
+            self.draws = None
             return x
         if self.rng is None:
             raise RuntimeError(
                 "Dropout: no random generator set (use it inside a layer or pass rng=)"
             )
-        keep = self.rng.random(x.shape, dtype=x.dtype) < self.keep_prob
-        self.mask = keep.astype(x.dtype) * (1.0 / self.keep_prob)
-        return x * self.mask
+        # One uniform draw per element; the element is kept where it is below keep_prob.
+        self.draws = self.rng.random(x.shape, dtype=x.dtype)
+        return dropout_forward(x, self.draws, self.keep_prob)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        if self.mask is None:
+        if self.draws is None:
             return output_grad
-        return output_grad * self.mask
+        return dropout_backward(output_grad, self.draws, self.keep_prob)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastdl import config
-from fastdl.kernels import conv, im2col, matmul, pool
+from fastdl.kernels import conv, elementwise, im2col, matmul, pool
 from fastdl.kernels._jit import pair
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
@@ -19,6 +19,10 @@ PUBLIC = [
     im2col.im2col,
     im2col.col2im,
     matmul.batched_matmul,
+    elementwise.tanh_backward,
+    elementwise.sigmoid_backward,
+    elementwise.dropout_forward,
+    elementwise.dropout_backward,
 ]
 needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
 
