@@ -12,6 +12,7 @@ import abc
 import numpy as np
 
 from fastdl.ops.base import check_same_shape
+from fastdl.ops.softmax import cross_entropy_backward, cross_entropy_forward
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -137,24 +138,17 @@ class SoftmaxCrossEntropy(Loss):
 
     def _output(self) -> float:
         z = self.prediction.reshape(-1, self.prediction.shape[-1])
-        shifted = z - z.max(axis=1, keepdims=True)
-        log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        log_p = shifted - log_sum
-        self._probs = np.exp(log_p)
-        m = z.shape[0]
-        if np.issubdtype(self.target.dtype, np.integer):
-            return -log_p[np.arange(m), self.target.reshape(-1)].mean()
-        return -(self.target.reshape(m, -1) * log_p).sum() / m
+        loss, self._probs = cross_entropy_forward(z, self._rows(self.target, z.shape[0]))
+        return loss
 
     def _input_grad(self) -> np.ndarray:
         p = self._probs
-        m = p.shape[0]
-        if np.issubdtype(self.target.dtype, np.integer):
-            grad = p.copy()
-            grad[np.arange(m), self.target.reshape(-1)] -= 1.0
-        else:
-            # d/dz of -Σ y log softmax(z) is p·Σy − y: exactly p − y only for rows summing to 1.
-            y = self.target.reshape(m, -1)
-            grad = p * y.sum(axis=1, keepdims=True) - y
-        grad *= 1.0 / m
+        grad = cross_entropy_backward(p, self._rows(self.target, p.shape[0]))
         return grad.reshape(self.prediction.shape)
+
+    @staticmethod
+    def _rows(target: np.ndarray, m: int) -> np.ndarray:
+        """Labels as one row per example: ``(M,)`` integers or ``(M, K)`` floats."""
+        return (
+            target.reshape(m) if np.issubdtype(target.dtype, np.integer) else target.reshape(m, -1)
+        )

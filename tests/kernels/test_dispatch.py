@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastdl import config
-from fastdl.kernels import conv, elementwise, im2col, matmul, pool
+from fastdl.kernels import conv, elementwise, im2col, matmul, pool, softmax
 from fastdl.kernels._jit import pair
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
@@ -23,6 +23,8 @@ PUBLIC = [
     elementwise.sigmoid_backward,
     elementwise.dropout_forward,
     elementwise.dropout_backward,
+    softmax.softmax_ce_forward,
+    softmax.softmax_ce_backward,
 ]
 needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
 

@@ -1,0 +1,34 @@
+"""Benchmarks of the softmax cross-entropy kernels, numba twin against NumPy twin.
+
+Shapes: a training batch of the MNIST CNNs (64 × 10), an evaluation batch (1000 × 10) and the
+character LSTM's logits (32 streams × 25 steps = 800 rows × 65 characters). Forward and
+backward together, as a training step calls them. Data come from a fixed seed; the JIT is
+warmed in ``setup``.
+"""
+
+import numpy as np
+
+from fastdl import config
+from fastdl.kernels import softmax
+
+SHAPES = {"64x10": (64, 10), "1000x10": (1000, 10), "800x65": (800, 65)}
+
+
+class SoftmaxCrossEntropy:
+    params = (["np", "nb"], list(SHAPES))
+    param_names = ["impl", "shape"]
+
+    def setup(self, impl, shape):
+        if impl == "nb" and config.PURE_AT_IMPORT:
+            raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+        m, k = SHAPES[shape]
+        rng = np.random.default_rng(0)
+        self.z = (3 * rng.standard_normal((m, k))).astype(np.float32)
+        self.y = rng.integers(0, k, m)
+        self.forward = getattr(softmax.softmax_ce_forward, impl)
+        self.backward = getattr(softmax.softmax_ce_backward, impl)
+        self.time_forward_backward(impl, shape)
+
+    def time_forward_backward(self, impl, shape):
+        _, p = self.forward(self.z, self.y)
+        self.backward(p, self.y)
