@@ -11,8 +11,9 @@ Where that library cannot be found (another numpy build), :data:`HAVE_BLAS` is F
 rounding, and tested like the fast path.
 
 ``gemm(trans_a, trans_b, alpha, a, b, beta, c)`` computes, in place,
-``c = alpha · op(a) @ op(b) + beta · c`` for C-contiguous 2-D arrays of one dtype (float32 or
-float64), where ``op(x)`` is ``x.T`` when the flag is true. Shapes: ``op(a)`` ``(M, K)``,
+``c = alpha · op(a) @ op(b) + beta · c`` for 2-D arrays of one dtype (float32 or float64)
+whose rows are contiguous (C-contiguous arrays, or blocks of rows or columns of them), where
+``op(x)`` is ``x.T`` when the flag is true. Shapes: ``op(a)`` ``(M, K)``,
 ``op(b)`` ``(K, N)``, ``c`` ``(M, N)``. Callers check shapes; the kernel does not.
 """
 
@@ -136,7 +137,11 @@ if HAVE_BLAS:
             return
         ta = _CBLAS_TRANS if trans_a else _CBLAS_NO_TRANS
         tb = _CBLAS_TRANS if trans_b else _CBLAS_NO_TRANS
-        lda, ldb, ldc = a.shape[1], b.shape[1], n
+        # Leading dimensions from the row strides: a block of rows or columns of a C-contiguous
+        # array (rows still contiguous) is multiplied in place, without a copy.
+        lda = max(1, a.strides[0] // a.itemsize, a.shape[1])
+        ldb = max(1, b.strides[0] // b.itemsize, b.shape[1])
+        ldc = max(1, c.strides[0] // c.itemsize, n)
         if c.itemsize == 4:
             _sgemm(
                 _CBLAS_ROW_MAJOR,

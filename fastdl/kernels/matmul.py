@@ -1,4 +1,4 @@
-"""Batched matrix product ``(B, M, K) @ (B, K, N) → (B, M, N)``, optionally transposed operands.
+"""Matrix products: ``(M, K) @ (K, N)`` split over threads, and batched ``(B, M, K) @ (B, K, N)``.
 
 Notation
 --------
@@ -10,19 +10,94 @@ K, N   rows and columns of ``op(b)``
 stored ``(B, K, M)``); the same for ``b``. The output is ``(B, M, N)``:
 ``out[i] = op(a[i]) @ op(b[i])``.
 
-The numba twin gives each thread its own matrices and calls a single-threaded GEMM on each
-(no BLAS thread pool beside numba's); it pays for many small or medium matrices, where
-numpy's ``matmul`` calls a multi-threaded GEMM once per matrix.
+``matmul(a, b, trans_a, trans_b)`` is the same for one pair of 2-D matrices: ``op(a) @ op(b)``,
+``(M, N)``. It is the dense layer's product (forward, input gradient, weight gradient).
+
+The numba twins never start BLAS's own thread pool beside numba's (the two would take turns
+on the same cores; see :mod:`fastdl.kernels._blas`): ``batched_matmul`` gives each thread its
+own matrices, ``matmul`` gives each thread a block of the output's rows (or columns, when it
+is wider than tall), and every thread calls a single-threaded GEMM. Inside a network pass
+NumPy's ``@`` runs on one BLAS thread, so ``matmul`` is what lets a dense layer use both
+cores. Blocks of the output leave each element's sum as it was: the result does not depend
+on the thread count (and equals NumPy's single-threaded product bit for bit here).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
 
-__all__ = ["batched_matmul"]
+__all__ = ["matmul", "batched_matmul", "SERIAL_MAX_FLOPS"]
+
+#: Products with fewer floating-point operations run on one thread, without waking the pool.
+SERIAL_MAX_FLOPS = 50_000_000
+
+
+def matmul_np(a, b, trans_a, trans_b):
+    """``out = op(a) @ op(b)``, ``op(x)`` being ``x.T`` when its flag is set (NumPy twin).
+
+    Parameters
+    ----------
+    a : ndarray, shape (M, K), or (K, M) with ``trans_a``; float32 or float64
+    b : ndarray, shape (K, N), or (N, K) with ``trans_b``; dtype of ``a``
+    trans_a, trans_b : bool
+
+    Returns
+    -------
+    out : ndarray, shape (M, N), dtype of ``a``, C-contiguous
+    """
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+    return np.ascontiguousarray(opa @ opb)
+
+
+def _rows_contiguous(x):
+    """``x``, or a C-contiguous copy if its rows are not contiguous (GEMM's requirement)."""
+    return x if x.strides[1] == x.itemsize or x.shape[1] <= 1 else np.ascontiguousarray(x)
+
+
+def matmul_nb(a, b, trans_a, trans_b):
+    """numba twin of :func:`matmul_np`: one block of the output per thread."""
+    a, b = _rows_contiguous(a), _rows_contiguous(b)
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    n = b.shape[0] if trans_b else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    parts = 1 if 2 * m * n * k < SERIAL_MAX_FLOPS else max(1, min(config.get_num_threads(), m, n))
+    with serial_blas():
+        if parts == 1:
+            _matmul_serial(a, b, trans_a, trans_b, out)
+        else:
+            _matmul_blocks(a, b, trans_a, trans_b, parts, out)
+    return out
+
+
+@jit
+def _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out):
+    """One block of the output: rows ``lo .. hi - 1`` (``by_rows``) or those columns."""
+    if by_rows:
+        block = a[:, lo:hi] if trans_a else a[lo:hi]
+        gemm(trans_a, trans_b, 1.0, block, b, 0.0, out[lo:hi])
+    else:
+        block = b[lo:hi] if trans_b else b[:, lo:hi]
+        gemm(trans_a, trans_b, 1.0, a, block, 0.0, out[:, lo:hi])
+
+
+@jit
+def _matmul_serial(a, b, trans_a, trans_b, out):
+    _matmul_part(a, b, trans_a, trans_b, True, 0, out.shape[0], out)
+
+
+@jit(parallel=True)
+def _matmul_blocks(a, b, trans_a, trans_b, parts, out):
+    m, n = out.shape
+    by_rows = m >= n  # split the longer side: each thread reads less of the other operand
+    size = m if by_rows else n
+    for t in prange(parts):
+        lo, hi = (size * t) // parts, (size * (t + 1)) // parts
+        _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out)
 
 
 def batched_matmul_np(a, b, trans_a, trans_b):
@@ -61,4 +136,5 @@ def _batched_matmul(a, b, trans_a, trans_b, out):
         gemm(trans_a, trans_b, 1.0, a[i], b[i], 0.0, out[i])
 
 
+matmul = pair(matmul_np, matmul_nb)
 batched_matmul = pair(batched_matmul_np, batched_matmul_nb)

@@ -2,13 +2,15 @@
 
 Shapes: input ``(..., D)``; weight ``W`` ``(D, H)``; bias ``B`` ``(H,)``; output ``(..., H)``.
 A 2-D input ``(N, D)`` is the usual case; a 3-D input ``(N, T, D)`` is mapped on its last axis,
-so a dense layer can follow a recurrent one.
+so a dense layer can follow a recurrent one. The products go through
+:func:`fastdl.kernels.matmul.matmul`, which splits them over fastdl's threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels.matmul import matmul
 from fastdl.ops.base import ParamOperation
 
 __all__ = ["WeightMultiply", "BiasAdd"]
@@ -32,14 +34,18 @@ class WeightMultiply(ParamOperation):
             )
 
     def _output(self, inference: bool) -> np.ndarray:
-        return self.input_ @ self.param
+        d, h = self.param.shape
+        x = self.input_.reshape(-1, d)  # (N, D), or (N·T, D) for sequences
+        return matmul(x, self.param, False, False).reshape(*self.input_.shape[:-1], h)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad @ self.param.T
+        d, h = self.param.shape
+        dx = matmul(output_grad.reshape(-1, h), self.param, False, True)  # dy @ Wᵀ
+        return dx.reshape(self.input_.shape)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         d, h = self.param.shape
-        return self.input_.reshape(-1, d).T @ output_grad.reshape(-1, h)
+        return matmul(self.input_.reshape(-1, d), output_grad.reshape(-1, h), True, False)
 
 
 class BiasAdd(ParamOperation):

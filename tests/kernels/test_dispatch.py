@@ -18,6 +18,7 @@ PUBLIC = [
     pool.maxpool_backward,
     im2col.im2col,
     im2col.col2im,
+    matmul.matmul,
     matmul.batched_matmul,
     elementwise.tanh_backward,
     elementwise.sigmoid_backward,

@@ -34,3 +34,73 @@ def test_batched_matmul_matches_naive(shape, trans, dtype, impl):
     magnitude = naive.matmul(np.abs(a), np.abs(b))
     eps = 1e-6 if dtype == np.float32 else 1e-14
     np.testing.assert_allclose(got, naive.matmul(a, b), rtol=0, atol=eps * (1 + magnitude.max()))
+
+
+# -- the 2-D product split over threads --------------------------------------------------------
+
+# "nb" as dispatched (small products on one thread); "nb-par" forces blocks on every product
+IMPLS_2D = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par"]
+# (M, K, N): single rows and columns, K = 1, taller than wide (row blocks), wider than tall
+# (column blocks), odd sizes that split unevenly
+SHAPES_2D = [(1, 1, 1), (1, 5, 3), (4, 1, 6), (7, 3, 1), (33, 17, 5), (5, 17, 33), (24, 40, 9)]
+
+
+def operands(m, k, n, trans, layout, dtype, rng):
+    """``a``, ``b`` for ``op(a) @ op(b)`` of shape (M, N), stored as ``layout`` says."""
+    a = (rng.standard_normal((m, k)) * 10).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    ta, tb = trans
+    a_in, b_in = (a.T if ta else a), (b.T if tb else b)  # op(a_in) == a
+    if layout == "contiguous":
+        a_in, b_in = np.ascontiguousarray(a_in), np.ascontiguousarray(b_in)
+    elif layout == "column-slices":  # rows contiguous, row stride larger than the width
+        a_in = np.pad(np.ascontiguousarray(a_in), ((0, 0), (2, 3)))[:, 2:-3]
+        b_in = np.pad(np.ascontiguousarray(b_in), ((0, 0), (1, 1)))[:, 1:-1]
+    # "views": the transposed views as they are (rows not contiguous when the flag is set)
+    return a, b, a_in, b_in
+
+
+@pytest.mark.parametrize("impl", IMPLS_2D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", ["contiguous", "column-slices", "views"])
+@pytest.mark.parametrize(
+    "trans",
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["nn", "tn", "nt", "tt"],
+)
+@pytest.mark.parametrize("shape", SHAPES_2D, ids=lambda s: "x".join(map(str, s)))
+def test_matmul_matches_naive(shape, trans, layout, dtype, impl, monkeypatch):
+    m, k, n = shape
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a, b, a_in, b_in = operands(m, k, n, trans, layout, dtype, rng)
+    if impl == "nb-par":
+        monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
+        impl = "nb"
+    got = getattr(matmul.matmul, impl)(a_in, b_in, *trans)
+    assert got.dtype == dtype and got.shape == (m, n) and got.flags.c_contiguous
+    expected = naive.matmul(a[None], b[None])[0]
+    magnitude = naive.matmul(np.abs(a)[None], np.abs(b)[None])[0]
+    eps = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(got, expected, rtol=0, atol=eps * (1 + magnitude.max()))
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
+@pytest.mark.parametrize(
+    ("shape", "trans"),
+    [
+        ((64, 9216, 128), (False, False)),
+        ((64, 128, 9216), (False, True)),
+        ((9216, 64, 128), (True, False)),
+    ],
+    ids=["forward", "input-grad", "weight-grad"],
+)
+def test_matmul_blocks_do_not_change_a_single_bit(shape, trans, monkeypatch):
+    """Each output element is one GEMM's dot product whichever thread computes it: the split
+    product equals the one-call product exactly (the reference CNN's dense layer)."""
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((k, m) if trans[0] else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans[1] else (k, n)).astype(np.float32)
+    split = matmul.matmul.nb(a, b, *trans)  # the default: blocks for a product this large
+    monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 10**15)
+    np.testing.assert_array_equal(split, matmul.matmul.nb(a, b, *trans))
