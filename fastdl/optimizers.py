@@ -85,6 +85,7 @@ class Optimizer(abc.ABC):
         self.ema_momentum = _fraction(where, "ema_momentum", ema_momentum)
         self.net = None
         self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._ema: list[np.ndarray] | None = None  # moving averages of the weights (use_ema)
         self.iterations = 0
         self._decay_per_epoch: float | None = None
 
@@ -96,6 +97,7 @@ class Optimizer(abc.ABC):
     def reset(self) -> None:
         """Forget all state and restore the initial learning rate."""
         self.state = {}
+        self._ema = None
         self.iterations = 0
         self.lr = self.initial_lr
 
@@ -162,32 +164,44 @@ class Optimizer(abc.ABC):
     # -- moving average of the weights (Keras's use_ema) ----------------------------------------
 
     def _update_ema(self, params: list[np.ndarray]) -> None:
+        if self._ema is None:  # the first step since the average (re)started starts it
+            self._ema = [param.copy() for param in params]
+            return
         m = self.ema_momentum
-        for i, param in enumerate(params):
-            slots = self.state.setdefault(i, {})
-            if "ema" not in slots:
-                slots["ema"] = param.copy()
-            else:
-                avg = slots["ema"]  # avg ← m·avg + (1 − m)·w, in place: (avg − w)·m + w
-                avg -= param
-                avg *= m
-                avg += param
+        for avg, param in zip(self._ema, params, strict=True):
+            avg -= param  # avg ← m·avg + (1 − m)·w, in place: (avg − w)·m + w
+            avg *= m
+            avg += param
 
     def ema_weights(self) -> list[np.ndarray]:
         """Copies of the moving averages, one per parameter (shapes as ``net.params()``)."""
         where = f"{type(self).__name__}.ema_weights"
         if not self.use_ema:
             raise RuntimeError(f"{where}: this optimizer was made with use_ema=False")
-        if self.iterations == 0:
-            raise RuntimeError(f"{where}: no step taken yet, so there is no average")
-        return [self.state[i]["ema"].copy() for i in range(len(self.state))]
+        if self._ema is None:
+            raise RuntimeError(f"{where}: no step taken since the average (re)started")
+        return [avg.copy() for avg in self._ema]
 
     def apply_ema(self) -> None:
         """Copy the moving averages into the bound network's parameters, in place.
 
         Keras's ``finalize_variable_values()``; ``Trainer.fit`` does it at the end of training.
         """
+        if self.net is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.apply_ema: bind a network first (Trainer(net, optim))"
+            )
         self.net.set_weights(self.ema_weights())
+
+    def restart_ema(self) -> None:
+        """Forget the moving average: the next step starts a new one from the weights then.
+
+        ``Trainer.fit`` calls it whenever it puts other weights into the network (the
+        average at the end, the best weights, the weights before a divergence), so that a
+        later ``fit(restart=False)`` does not blend in an average of weights it left behind.
+        The other state (velocities, squared-gradient averages) is kept, as Keras keeps it.
+        """
+        self._ema = None
 
     def _slot(self, i: int, name: str, like: np.ndarray) -> np.ndarray:
         """State array ``name`` of parameter ``i``, created as zeros shaped like it."""

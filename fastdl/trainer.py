@@ -144,7 +144,8 @@ class Trainer:
         ----------
         x_train, y_train : ndarray, shapes (N, ...) and (N, ...)
         x_test, y_test : ndarray, optional
-            Evaluation data; without it evaluations report the epoch's training loss.
+            Evaluation data; without it evaluations report the epoch's training loss (see
+            ``early_stopping`` for ``use_ema``).
         epochs, eval_every, batch_size : int
             The last partial batch of an epoch is used, not dropped.
         seed : int
@@ -156,7 +157,10 @@ class Trainer:
             book stops at the first). Either way, training ends on the weights of the best
             evaluation (as Keras's ``EarlyStopping(restore_best_weights=True)``). With
             ``use_ema`` on the optimizer, evaluations use (and training ends on) the moving
-            average of the weights; without test data they report the raw weights' epoch loss.
+            average of the weights; without test data they then evaluate the average on the
+            training data (an extra inference pass), since the epoch's loss belongs to the raw
+            weights. A later ``fit(restart=False)`` continues from the weights ``fit`` ended
+            on, with the optimizer's velocities kept and a new average.
         verbose : int, default 1
             1 prints one line per evaluation; 0 prints nothing.
         patience : int, default 1
@@ -213,11 +217,13 @@ class Trainer:
                     raw = net.get_weights() if optim.use_ema else None
                     if raw is not None:
                         optim.apply_ema()
-                    val_loss, val_acc = (
-                        self._evaluate(x_test, y_test, eval_batch_size)
-                        if x_test is not None
-                        else (train_loss, None)
-                    )
+                    if x_test is not None:
+                        val_loss, val_acc = self._evaluate(x_test, y_test, eval_batch_size)
+                    elif raw is not None:  # the averaged weights were not the ones trained
+                        val_loss, _ = self._evaluate(x_train, y_train, eval_batch_size)
+                        val_acc = None
+                    else:
+                        val_loss, val_acc = train_loss, None
                     if not math.isfinite(val_loss):
                         self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
                     self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
@@ -236,6 +242,7 @@ class Trainer:
                     optim.decay_lr()
         if optim.use_ema:
             optim.apply_ema()  # the weights of the last evaluation: no step has come since
+            optim.restart_ema()
         if (
             early_stopping
             and history.best_epoch is not None
@@ -280,6 +287,7 @@ class Trainer:
 
     def _diverged(self, run, where: str) -> None:
         self.net.set_weights(run.best_weights)
+        self.optim.restart_ema()
         raise TrainingDivergedError(
             f"Trainer.fit: {where}; training stopped and the best weights were restored — "
             "try a lower learning rate or gradient clipping (clip_norm=)"

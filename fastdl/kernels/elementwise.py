@@ -41,12 +41,13 @@ def tanh_backward_np(y, dy):
     ----------
     y : ndarray, any shape, float32 or float64
         The output of tanh.
-    dy : ndarray, shape of ``y``, dtype of ``y``
+    dy : ndarray, shape of ``y``, float32 or float64 (the result has their common dtype)
         The gradient with respect to ``y``.
 
     Returns
     -------
-    dx : ndarray, shape and dtype of ``y`` (the numba twin: also ``y``'s memory layout)
+    dx : ndarray, shape of ``y``, dtype ``np.result_type(y, dy)`` (the numba twin: also
+        ``y``'s memory layout)
     """
     return dy * (1.0 - y * y)
 
@@ -58,11 +59,12 @@ def sigmoid_backward_np(y, dy):
     ----------
     y : ndarray, any shape, float32 or float64
         The output of the sigmoid.
-    dy : ndarray, shape of ``y``, dtype of ``y``
+    dy : ndarray, shape of ``y``, float32 or float64 (the result has their common dtype)
 
     Returns
     -------
-    dx : ndarray, shape and dtype of ``y`` (the numba twin: also ``y``'s memory layout)
+    dx : ndarray, shape of ``y``, dtype ``np.result_type(y, dy)`` (the numba twin: also
+        ``y``'s memory layout)
     """
     return dy * y * (1.0 - y)
 
@@ -73,16 +75,16 @@ def dropout_forward_np(x, r, keep):
     Parameters
     ----------
     x : ndarray, any shape, float32 or float64
-    r : ndarray, shape of ``x``, dtype of ``x``, C-contiguous
+    r : ndarray, shape of ``x``, float32 or float64, C-contiguous
         One uniform draw in [0, 1) per element.
     keep : float
-        Keep probability, 0 < keep < 1; compared and divided in ``x``'s dtype.
+        Keep probability, 0 < keep < 1; compared in ``r``'s dtype, divided in ``x``'s.
 
     Returns
     -------
     y : ndarray, shape and dtype of ``x``, C-contiguous
     """
-    mask = (r < x.dtype.type(keep)) * x.dtype.type(1.0 / keep)
+    mask = (r < r.dtype.type(keep)) * x.dtype.type(1.0 / keep)
     return np.ascontiguousarray(x * mask)
 
 
@@ -92,7 +94,7 @@ def dropout_backward_np(dy, r, keep):
     Parameters
     ----------
     dy : ndarray, any shape, float32 or float64
-    r : ndarray, shape of ``dy``, dtype of ``dy``, C-contiguous
+    r : ndarray, shape of ``dy``, float32 or float64, C-contiguous
         The draws of the forward pass.
     keep : float
 
@@ -168,22 +170,30 @@ def _dropout_4d(x, r, k, scale):
 # into float64 and round differently from the NumPy twin.
 
 
+def _promoted(y, dy):
+    """Both arrays in their common dtype, as NumPy's arithmetic would promote them."""
+    dtype = np.result_type(y, dy)
+    return y.astype(dtype, copy=False), dy.astype(dtype, copy=False), dtype.type(1.0)
+
+
 def tanh_backward_nb(y, dy):
     """numba twin of :func:`tanh_backward_np`."""
+    y, dy, one = _promoted(y, dy)
     (y4, dy4), back = _four_d([y, dy], 0)
-    return back(_tanh_backward_4d(y4, dy4, y.dtype.type(1.0)))
+    return back(_tanh_backward_4d(y4, dy4, one))
 
 
 def sigmoid_backward_nb(y, dy):
     """numba twin of :func:`sigmoid_backward_np`."""
+    y, dy, one = _promoted(y, dy)
     (y4, dy4), back = _four_d([y, dy], 0)
-    return back(_sigmoid_backward_4d(y4, dy4, y.dtype.type(1.0)))
+    return back(_sigmoid_backward_4d(y4, dy4, one))
 
 
 def dropout_forward_nb(x, r, keep):
     """numba twin of :func:`dropout_forward_np`."""
     (x4, r4), back = _four_d([x, r], 1)
-    return back(_dropout_4d(x4, r4, x.dtype.type(keep), x.dtype.type(1.0 / keep)))
+    return back(_dropout_4d(x4, r4, r.dtype.type(keep), x.dtype.type(1.0 / keep)))
 
 
 def dropout_backward_nb(dy, r, keep):

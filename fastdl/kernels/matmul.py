@@ -42,29 +42,36 @@ def matmul_np(a, b, trans_a, trans_b):
     Parameters
     ----------
     a : ndarray, shape (M, K), or (K, M) with ``trans_a``; float32 or float64
-    b : ndarray, shape (K, N), or (N, K) with ``trans_b``; dtype of ``a``
+    b : ndarray, shape (K, N), or (N, K) with ``trans_b``; float32 or float64
     trans_a, trans_b : bool
 
     Returns
     -------
-    out : ndarray, shape (M, N), dtype of ``a``, C-contiguous
+    out : ndarray, shape (M, N), C-contiguous, dtype ``np.result_type(a, b)``
     """
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     return np.ascontiguousarray(opa @ opb)
 
 
-def _rows_contiguous(x):
-    """``x``, or a C-contiguous copy if its rows are not contiguous (GEMM's requirement)."""
-    return x if x.strides[1] == x.itemsize or x.shape[1] <= 1 else np.ascontiguousarray(x)
+def _gemm_ready(x, dtype):
+    """``x`` in ``dtype`` with contiguous, non-overlapping rows (what GEMM's leading dimension
+    can describe); a C-contiguous copy otherwise (reversed, broadcast or strided rows)."""
+    x = x.astype(dtype, copy=False)
+    rows, cols = x.shape
+    item = x.itemsize
+    cols_ok = cols <= 1 or x.strides[1] == item
+    rows_ok = rows <= 1 or (x.strides[0] >= max(cols, 1) * item and x.strides[0] % item == 0)
+    return x if cols_ok and rows_ok else np.ascontiguousarray(x)
 
 
 def matmul_nb(a, b, trans_a, trans_b):
     """numba twin of :func:`matmul_np`: one block of the output per thread."""
-    a, b = _rows_contiguous(a), _rows_contiguous(b)
+    dtype = np.result_type(a, b)  # as NumPy's ``@`` promotes
+    a, b = _gemm_ready(a, dtype), _gemm_ready(b, dtype)
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
     n = b.shape[0] if trans_b else b.shape[1]
-    out = np.empty((m, n), dtype=a.dtype)
+    out = np.empty((m, n), dtype=dtype)
     parts = 1 if 2 * m * n * k < SERIAL_MAX_FLOPS else max(1, min(config.get_num_threads(), m, n))
     with serial_blas():
         if parts == 1:

@@ -142,3 +142,31 @@ def test_float32_stays_float32_in_the_arithmetic(impl):
     by_float32 = dy * (np.float32(1.0) - y * y)
     got = getattr(ew.tanh_backward, impl)(y, dy)
     np.testing.assert_array_equal(got, by_float32)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_mixed_dtypes_promote_as_numpy_does(name, impl):
+    rng = np.random.default_rng(3)
+    y = np.tanh(rng.standard_normal((2, 3, 4, 5))).astype(np.float32).transpose(0, 2, 3, 1)
+    dy = rng.standard_normal(y.shape)  # float64
+    scalar = tanh_grad if name == "tanh" else sigmoid_grad
+    expected = loop(scalar, y.astype(np.float64), dy)
+    dx = getattr(getattr(ew, f"{name}_backward"), impl)(y, dy)
+    assert dx.dtype == np.float64
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-7)  # 1 − y² may round in float32
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_dropout_compares_in_the_draws_dtype(impl):
+    """float64 data with float32 draws (or the reverse): the mask is ``r < keep`` in r's dtype,
+    so a forward pass and a backward pass of different dtypes drop the same elements."""
+    rng = np.random.default_rng(4)
+    r = rng.random((50, 40), dtype=np.float32)
+    x64 = rng.standard_normal((50, 40))
+    x32 = x64.astype(np.float32)
+    y64 = getattr(ew.dropout_forward, impl)(x64, r, 0.7)
+    y32 = getattr(ew.dropout_forward, impl)(x32, r, 0.7)
+    assert y64.dtype == np.float64 and y32.dtype == np.float32
+    np.testing.assert_array_equal(y64 != 0, r < np.float32(0.7))
+    np.testing.assert_array_equal(y32 != 0, r < np.float32(0.7))

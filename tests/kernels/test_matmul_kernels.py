@@ -104,3 +104,49 @@ def test_matmul_blocks_do_not_change_a_single_bit(shape, trans, monkeypatch):
     split = matmul.matmul.nb(a, b, *trans)  # the default: blocks for a product this large
     monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 10**15)
     np.testing.assert_array_equal(split, matmul.matmul.nb(a, b, *trans))
+
+
+def odd_views(rng, dtype):
+    """Operands whose rows GEMM cannot describe with a leading dimension: reversed rows,
+    broadcast rows (stride 0), overlapping rows (a sliding window), negative column steps."""
+    base = rng.standard_normal((40, 12)).astype(dtype)
+    return {
+        "reversed-rows": base[::-1],
+        "broadcast-rows": np.broadcast_to(base[0], base.shape),
+        "overlapping-rows": np.lib.stride_tricks.sliding_window_view(base.ravel(), 12)[:40],
+        "reversed-columns": base[:, ::-1],
+    }
+
+
+@pytest.mark.parametrize("impl", IMPLS_2D)
+@pytest.mark.parametrize(
+    "view", ["reversed-rows", "broadcast-rows", "overlapping-rows", "reversed-columns"]
+)
+@pytest.mark.parametrize("side", ["a", "b-transposed"])
+def test_matmul_on_views_gemm_cannot_read_in_place(view, side, impl, monkeypatch):
+    rng = np.random.default_rng(5)
+    odd = odd_views(rng, np.float32)[view]  # (40, 12)
+    other = rng.standard_normal((12, 7)).astype(np.float32)
+    if impl == "nb-par":
+        monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
+        impl = "nb"
+    fn = getattr(matmul.matmul, impl)
+    if side == "a":  # odd @ other: (40, 7)
+        got, expected = fn(odd, other, False, False), np.asarray(odd, np.float64) @ other
+    else:  # other.T @ odd.T: (7, 40), odd given as the transposed operand b
+        got, expected = fn(other, odd, True, True), other.T.astype(np.float64) @ np.asarray(odd).T
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", IMPLS_2D)
+def test_matmul_promotes_mixed_dtypes_as_numpy_does(impl, monkeypatch):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((9, 5))  # float64
+    b = rng.standard_normal((5, 4)).astype(np.float32)
+    if impl == "nb-par":
+        monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
+        impl = "nb"
+    for x, y in ((a, b), (b.T, a.T)):
+        got = getattr(matmul.matmul, impl)(x, y, False, False)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, x.astype(np.float64) @ y.astype(np.float64), rtol=1e-12)
