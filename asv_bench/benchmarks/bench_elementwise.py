@@ -4,12 +4,18 @@ The book's CNN at batch 60: its convolution's output, 60 × 16 × 28 × 28 float
 view of channels-last memory; the gradient arriving from the dense layer is C-ordered NCHW.
 ``tanh_backward`` meets both layouts at once; dropout draws and output are C-ordered, its
 input channels-last. Data come from a fixed seed; the JIT is warmed in ``setup``.
+
+``track_gflops`` counts 3 operations per element for ``tanh_backward`` (y·y, 1 − ·, ·dy) and
+2 for dropout (compare, multiply): these kernels are bound by memory, not arithmetic, and
+their rate is shown against the matmul ceiling (``MatmulCeiling``) only as the issue asks.
 """
 
 import numpy as np
 
 from fastdl import config
 from fastdl.kernels import elementwise as ew
+
+from .common import rate
 
 SHAPE = (60, 16, 28, 28)
 
@@ -41,3 +47,15 @@ class Elementwise:
 
     def time_dropout_backward(self, impl):
         self.drop_bw(self.dy, self.r, 0.8)
+
+    def track_gflops(self, impl):
+        size = self.dy.size
+
+        def all_three():
+            self.tanh(self.y, self.dy)
+            self.drop_fw(self.y, self.r, 0.8)
+            self.drop_bw(self.dy, self.r, 0.8)
+
+        return rate(all_three, (3 + 2 + 2) * size)
+
+    track_gflops.unit = "GFLOP/s"

@@ -3,12 +3,18 @@
 The reference MNIST CNN's pool: batch 64, 64 channels, 24 × 24 → 12 × 12 (2 × 2, stride 2),
 float32, channels-last in and NCHW out; and an overlapping 3 × 3 / stride 2 pool of the same input.
 Data come from a fixed seed; the JIT is warmed in ``setup``.
+
+``track_gflops`` counts F² comparisons per output forward and one addition per output
+backward: pooling is bound by memory, and its rate is shown against the matmul ceiling
+(``MatmulCeiling``) only as the issue asks.
 """
 
 import numpy as np
 
 from fastdl import config
 from fastdl.kernels import pool
+
+from .common import rate
 
 
 class MaxPool:
@@ -30,3 +36,12 @@ class MaxPool:
 
     def time_backward(self, impl, window):
         self.bw(self.y, self.idx, 24, 24, self.size, self.stride)
+
+    def track_gflops(self, impl, window):
+        def both():
+            self.fw(self.x, self.size, self.stride)
+            self.bw(self.y, self.idx, 24, 24, self.size, self.stride)
+
+        return rate(both, self.y.size * (self.size * self.size + 1))
+
+    track_gflops.unit = "GFLOP/s"

@@ -72,6 +72,17 @@ class CharLSTMStep:
 
     track_tokens_per_s.unit = "tokens/s"
 
+    def track_gflops(self, impl, shape):
+        """Nominal rate: the step's matrix products — the four gates' recurrent projection and
+        the output layer — forward, and twice that backward, against the machine's float32
+        matmul ceiling (``MatmulCeiling``). The one-hot input's projection is a row gather
+        (see :mod:`fastdl.ops.recurrent`) and is not counted."""
+        per_token = 2 * (4 * HIDDEN * HIDDEN + HIDDEN * VOCAB)
+        with _impl(impl):
+            return per_second(self._step, 3 * per_token * self.tokens) / 1e9
+
+    track_gflops.unit = "GFLOP/s"
+
 
 class RecurrentLayer:
     params = (["rnn", "gru", "lstm"], ["numba", "numpy"])

@@ -4,12 +4,18 @@ Shapes: a training batch of the MNIST CNNs (64 × 10), an evaluation batch (1000
 character LSTM's logits (32 streams × 25 steps = 800 rows × 65 characters). Forward and
 backward together, as a training step calls them. Data come from a fixed seed; the JIT is
 warmed in ``setup``.
+
+``track_gflops`` counts 7 operations per logit (max, subtract, exp, add, divide; backward
+scale and subtract), an ``exp`` as one: the kernel is bound by ``exp`` and memory, and its
+rate is shown against the matmul ceiling (``MatmulCeiling``) only as the issue asks.
 """
 
 import numpy as np
 
 from fastdl import config
 from fastdl.kernels import softmax
+
+from .common import rate
 
 SHAPES = {"64x10": (64, 10), "1000x10": (1000, 10), "800x65": (800, 65)}
 
@@ -32,3 +38,8 @@ class SoftmaxCrossEntropy:
     def time_forward_backward(self, impl, shape):
         _, p = self.forward(self.z, self.y)
         self.backward(p, self.y)
+
+    def track_gflops(self, impl, shape):
+        return rate(lambda: self.time_forward_backward(impl, shape), 7 * self.z.size)
+
+    track_gflops.unit = "GFLOP/s"
