@@ -159,6 +159,9 @@ class NeuralNetwork:
         """The network's output in inference mode, computed ``batch_size`` examples at a time.
 
         For ``SoftmaxCrossEntropy`` this is the logits (take ``argmax(-1)`` for classes).
+        A network with stateful layers continues from the state they carry, so it predicts
+        at most ``batch_size`` examples per call: a second batch would start from the first
+        batch's sequences.
         """
         if (
             isinstance(batch_size, bool)
@@ -169,6 +172,14 @@ class NeuralNetwork:
                 f"NeuralNetwork.predict: batch_size must be a positive int, got {batch_size!r}"
             )
         x = self._prepare_input(x)
+        stateful = [layer.name for layer in self.layers if getattr(layer, "stateful", False)]
+        if stateful and len(x) > batch_size:
+            raise ValueError(
+                f"NeuralNetwork.predict: {', '.join(stateful)} carry state from batch to batch, "
+                f"so {len(x)} examples in batches of {batch_size} would start each batch from "
+                "the previous batch's sequences; pass at most batch_size examples per call "
+                "(reset_state() between unrelated calls)"
+            )
         parts = [
             self.forward(x[i : i + batch_size], inference=True)
             for i in range(0, len(x), batch_size)

@@ -112,6 +112,7 @@ class Trainer:
         classify = isinstance(loss_fn, SoftmaxCrossEntropy)
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            self.net.reset_state()  # each batch holds other sequences than the one before
             out = self.net.forward(xb, inference=True)
             weight = out.size // out.shape[-1] if classify else len(xb)
             total_loss += loss_fn.forward(out, yb) * weight
@@ -143,6 +144,10 @@ class Trainer:
         Parameters
         ----------
         x_train, y_train : ndarray, shapes (N, ...) and (N, ...)
+            Examples are shuffled every epoch, so batches are independent: stateful
+            recurrent layers start every batch (training and evaluation) from zero state.
+            For truncated backpropagation through time over long streams, call
+            ``net.train_batch`` in your own loop (see :mod:`fastdl.recipes.char_lstm`).
         x_test, y_test : ndarray, optional
             Evaluation data; without it evaluations report the epoch's training loss (see
             ``early_stopping`` for ``use_ema``).
@@ -195,6 +200,7 @@ class Trainer:
             optim.reset()
         # One inference pass on a single example of each set sets the layers up (lazily, as in
         # the book) and lets the network and loss check shapes before any training arithmetic.
+        net.reset_state()  # state an earlier fit or predict left would not fit a batch of one
         net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
         self._check_labels(y_train, "train")
         if x_test is not None:
@@ -256,6 +262,7 @@ class Trainer:
                     f"(val loss {run.best_loss:.4f})",
                     flush=True,
                 )
+        net.reset_state()  # what training carried belongs to no sequence a caller has
         history.seconds = time.perf_counter() - run.start
         return history
 
@@ -266,10 +273,10 @@ class Trainer:
         net, optim = self.net, self.optim
         n = len(x)
         order = rng.permutation(n)
-        net.reset_state()  # shuffled batches do not continue each other
         total = 0.0
         for batch, start in enumerate(range(0, n, batch_size), start=1):
             idx = order[start : start + batch_size]
+            net.reset_state()  # shuffled batches hold unrelated sequences: no state carries over
             loss = net.train_batch(x[idx], y[idx])
             if not math.isfinite(loss):
                 self._diverged(
@@ -287,6 +294,7 @@ class Trainer:
 
     def _diverged(self, run, where: str) -> None:
         self.net.set_weights(run.best_weights)
+        self.net.reset_state()
         self.optim.restart_ema()
         raise TrainingDivergedError(
             f"Trainer.fit: {where}; training stopped and the best weights were restored — "
@@ -310,12 +318,23 @@ class Trainer:
             )
 
     def _check_labels(self, y: np.ndarray, what: str) -> None:
-        """Check all labels against the network's output size before training starts."""
-        if not isinstance(self.net.loss, SoftmaxCrossEntropy) or not np.issubdtype(
-            y.dtype, np.integer
+        """Check all labels against the network's output before training starts.
+
+        The checking pass saw one example; here every target is checked, as the loss would
+        check it batch by batch (one-hot rows non-negative and summing to 1, shapes), so a
+        bad row late in the data cannot stop training halfway with the weights changed.
+        """
+        out = self.net.layers[-1].output  # of the one-example checking pass
+        if not (
+            isinstance(self.net.loss, SoftmaxCrossEntropy) and np.issubdtype(y.dtype, np.integer)
         ):
+            whole = np.broadcast_to(np.zeros((), out.dtype), (len(y), *out.shape[1:]))
+            try:
+                self.net.loss._check_target(whole, y)
+            except ValueError as error:
+                raise ValueError(f"Trainer.fit: y_{what}: {error}") from None
             return
-        k = self.net.layers[-1].output.shape[-1]
+        k = out.shape[-1]
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= k:
             raise ValueError(

@@ -84,6 +84,21 @@ class Conv2DOp(Operation):
     def parameter_grads(self) -> list[np.ndarray]:
         return [self.W_grad, self.B_grad]
 
+    def _check_input(self, input_: np.ndarray) -> None:
+        c_out, c_in, kh, kw = self.W.shape
+        pt, pb, pl, pr = self.pad
+        if input_.ndim != 4 or input_.shape[1] != c_in:
+            raise ValueError(
+                f"{self.name}: expected input (N, {c_in}, H, W) for weights {self.W.shape}, "
+                f"got {input_.shape}"
+            )
+        h, w = input_.shape[2] + pt + pb, input_.shape[3] + pl + pr
+        if kh > h or kw > w:
+            raise ValueError(
+                f"{self.name}: kernel {kh}x{kw} is larger than the padded input {h}x{w} "
+                f"(input {input_.shape}, padding {self.pad})"
+            )
+
     def _output(self, inference: bool) -> np.ndarray:
         self._x = to_nhwc(self.input_)
         self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))  # (KH, KW, C_in, C_out)

@@ -35,6 +35,13 @@ class MaxPool2DOp(Operation):
         self.stride = int(stride)
         self._idx: np.ndarray | None = None
 
+    def _check_input(self, input_: np.ndarray) -> None:
+        if input_.ndim != 4 or input_.shape[2] < self.size or input_.shape[3] < self.size:
+            raise ValueError(
+                f"{self.name}: expected input (N, C, H, W) with H, W >= the window "
+                f"{self.size}, got {input_.shape}"
+            )
+
     def _output(self, inference: bool) -> np.ndarray:
         y, self._idx = maxpool_forward(to_nhwc(self.input_), self.size, self.stride)
         return y

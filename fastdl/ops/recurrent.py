@@ -47,6 +47,7 @@ class _RecurrentLoop(Operation):
         self.state_grads: tuple[np.ndarray, ...] | None = None
         self._kernel_input: np.ndarray | None = None
         self._saved: tuple[np.ndarray, ...] = ()
+        self._state_used: tuple[np.ndarray, ...] = ()  # the state the last forward started from
 
     @property
     def hidden_size(self) -> int:
@@ -58,15 +59,32 @@ class _RecurrentLoop(Operation):
     def parameter_grads(self) -> list[np.ndarray]:
         return list(self.grads)
 
+    def _check_input(self, input_: np.ndarray) -> None:
+        d, h = self.params[0].shape[0], self.hidden_size
+        if input_.ndim != 3 or input_.shape[2] != d or 0 in input_.shape[:2]:
+            raise ValueError(
+                f"{self.name}: expected input (N, T, {d}) with N, T >= 1 for W_ih "
+                f"{self.params[0].shape}, got {input_.shape}"
+            )
+        if self.initial_state is not None:
+            n = input_.shape[0]
+            shapes = [np.shape(s) for s in self.initial_state]
+            if len(shapes) != self.n_states or any(shape != (n, h) for shape in shapes):
+                raise ValueError(
+                    f"{self.name}: initial_state must be {self.n_states} array(s) of shape "
+                    f"({n}, {h}) for input {input_.shape}, got shapes {shapes}"
+                )
+
     def _output(self, inference: bool) -> np.ndarray:
         x = np.ascontiguousarray(self.input_)
         n = x.shape[0]
-        if self.initial_state is None:
-            zeros = np.zeros((n, self.hidden_size), self.params[1].dtype)
-            self.initial_state = (zeros,) * self.n_states
+        state = self.initial_state
+        if state is None:  # zeros for this batch (never kept: the next batch may differ)
+            state = (np.zeros((n, self.hidden_size), self.params[1].dtype),) * self.n_states
+        self._state_used = state
         ids = onehot_ids(x) if (inference or self.skip_input_grad) else None
         self._kernel_input = x if ids is None else ids
-        self._saved = self._run_forward(self._kernel_input, self.initial_state)
+        self._saved = self._run_forward(self._kernel_input, state)
         self.final_state = self._final_state(self._saved)
         hs = self._saved[0]
         return hs if self.return_sequences else np.ascontiguousarray(hs[:, -1])
@@ -89,8 +107,8 @@ class _RecurrentLoop(Operation):
         if need_dx and self._kernel_input is not self.input_ and self._kernel_input.ndim == 2:
             # forward took the one-hot shortcut (inference pass); redo it densely.
             self._kernel_input = np.ascontiguousarray(self.input_)
-            self._saved = self._run_forward(self._kernel_input, self.initial_state)
-        out = self._run_backward(self._kernel_input, self.initial_state, self._saved, dhs, need_dx)
+            self._saved = self._run_forward(self._kernel_input, self._state_used)
+        out = self._run_backward(self._kernel_input, self._state_used, self._saved, dhs, need_dx)
         dx, grads, state_grads = out[0], out[1 : 1 + len(self.params)], out[1 + len(self.params) :]
         self.grads = list(grads)
         self.state_grads = tuple(state_grads)

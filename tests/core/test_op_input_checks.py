@@ -1,0 +1,69 @@
+"""Operations used on their own check their input, and fit checks every label before training."""
+
+import numpy as np
+import pytest
+
+import fastdl as fd
+from fastdl.ops import Conv2DOp, GRULoop, LSTMLoop, MaxPool2DOp, RNNLoop
+
+
+def loop_params(cls, d=3, h=4, seed=0):
+    rng = np.random.default_rng(seed)
+    gates = {RNNLoop: 1, GRULoop: 3, LSTMLoop: 4}[cls]
+    params = [rng.standard_normal((d, gates * h)), rng.standard_normal((h, gates * h))]
+    params.append(np.zeros(gates * h))
+    if cls is GRULoop:
+        params.append(np.zeros(gates * h))
+    return params
+
+
+@pytest.mark.parametrize("cls", [RNNLoop, GRULoop, LSTMLoop], ids=lambda c: c.__name__)
+def test_recurrent_loops_check_input_and_state(cls):
+    op = cls(loop_params(cls))
+    rng = np.random.default_rng(1)
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: expected input \(N, T, 3\)"):
+        op.forward(rng.standard_normal((2, 4, 5)))
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: expected input \(N, T, 3\)"):
+        op.forward(rng.standard_normal((2, 3)))
+    op.initial_state = (np.zeros((2, 4)),) * op.n_states
+    with pytest.raises(ValueError, match=r"initial_state must be .* of shape \(3, 4\)"):
+        op.forward(rng.standard_normal((3, 4, 3)))
+
+
+@pytest.mark.parametrize("cls", [RNNLoop, GRULoop, LSTMLoop], ids=lambda c: c.__name__)
+def test_recurrent_loops_start_each_batch_size_from_its_own_zeros(cls):
+    """Without initial_state, every call starts from zeros of its own batch size."""
+    rng = np.random.default_rng(2)
+    x2, x3 = rng.standard_normal((2, 4, 3)), rng.standard_normal((3, 4, 3))
+    used = cls(loop_params(cls))
+    used.forward(x2)
+    fresh = cls(loop_params(cls))
+    np.testing.assert_array_equal(used.forward(x3), fresh.forward(x3))
+
+
+def test_conv_and_pool_ops_check_input():
+    conv = Conv2DOp(np.zeros((4, 3, 3, 3)), np.zeros(4), stride=1, pad=(0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"Conv2DOp: expected input \(N, 3, H, W\)"):
+        conv.forward(np.zeros((2, 2, 5, 5)))
+    with pytest.raises(
+        ValueError, match=r"Conv2DOp: kernel 3x3 is larger than the padded input 2x5"
+    ):
+        conv.forward(np.zeros((2, 3, 2, 5)))
+    pool = MaxPool2DOp(3, 2)
+    with pytest.raises(ValueError, match=r"MaxPool2DOp: expected input .* window 3"):
+        pool.forward(np.zeros((1, 1, 2, 2)))
+
+
+def test_fit_checks_every_one_hot_row_before_training():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 50)]
+    for bad_set in ("train", "test"):
+        net = fd.NeuralNetwork([fd.Dense(3)], fd.SoftmaxCrossEntropy(), seed=0)
+        bad = y.copy()
+        bad[45] = [0.5, 0.9, 0.0]  # the last batch's row: found before the first step
+        y_train, y_test = (bad, y) if bad_set == "train" else (y, bad)
+        trainer = fd.Trainer(net, fd.SGD(0.1))
+        with pytest.raises(ValueError, match=rf"Trainer.fit: y_{bad_set}: .*summing to 1"):
+            trainer.fit(x, y_train, x, y_test, epochs=1, batch_size=10, verbose=0)
+        assert trainer.optim.iterations == 0
