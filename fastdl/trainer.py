@@ -71,6 +71,12 @@ def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
             raise TypeError(f"Trainer.fit: {name} must be a numpy array, got {type(arr).__name__}")
         if arr.ndim == 0 or len(arr) == 0:
             raise ValueError(f"Trainer.fit: {name} is empty (shape {arr.shape})")
+        if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(
+                f"Trainer.fit: {name} holds {bad} NaN or infinite value(s); "
+                "a network cannot learn from them (and the loss would report a divergence)"
+            )
     if len(x) != len(y):
         raise ValueError(f"Trainer.fit: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
 

@@ -67,3 +67,22 @@ def test_fit_checks_every_one_hot_row_before_training():
         with pytest.raises(ValueError, match=rf"Trainer.fit: y_{bad_set}: .*summing to 1"):
             trainer.fit(x, y_train, x, y_test, epochs=1, batch_size=10, verbose=0)
         assert trainer.optim.iterations == 0
+
+
+@pytest.mark.parametrize("where", ["x_train", "y_train", "x_test", "y_test"])
+def test_fit_rejects_nan_and_inf_in_the_data_before_training(where):
+    rng = np.random.default_rng(4)
+    data = {
+        "x_train": rng.standard_normal((30, 3)).astype(np.float32),
+        "y_train": rng.standard_normal((30, 1)).astype(np.float32),
+        "x_test": rng.standard_normal((10, 3)).astype(np.float32),
+        "y_test": rng.standard_normal((10, 1)).astype(np.float32),
+    }
+    data[where][7, 0] = np.nan
+    data[where][3, 0] = np.inf
+    trainer = fd.Trainer(
+        fd.NeuralNetwork([fd.Dense(1)], fd.MeanSquaredError(), seed=0), fd.SGD(0.1)
+    )
+    with pytest.raises(ValueError, match=rf"Trainer.fit: {where} holds 2 NaN or infinite"):
+        trainer.fit(**data, epochs=1, verbose=0)
+    assert trainer.optim.iterations == 0
