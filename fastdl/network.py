@@ -8,6 +8,7 @@ import numpy as np
 
 from fastdl import config
 from fastdl.layers.base import Layer
+from fastdl.layers.recurrent import carried_states, restore_states
 from fastdl.losses import Loss
 
 __all__ = ["NeuralNetwork"]
@@ -142,13 +143,15 @@ class NeuralNetwork:
             )
         state = self.rng.bit_generator.state
         fresh = [layer for layer in self.layers if layer.first]
+        carried = carried_states(self.layers)
         prediction = self.forward(x, inference=False)
         try:
             loss = self.loss.forward(prediction, y)
         except (ValueError, TypeError):
-            # The labels were refused: undo this pass's random draws (initialisation, dropout),
-            # so a rejected call leaves the network as it was (reproducibility).
+            # The labels were refused: undo this pass's random draws (initialisation, dropout)
+            # and the state it moved on, so a rejected call leaves the network as it was.
             self.rng.bit_generator.state = state
+            restore_states(carried)
             for layer in fresh:
                 layer.reset()
             raise
@@ -208,6 +211,11 @@ class NeuralNetwork:
                 f"NeuralNetwork.set_weights: expected {len(params)} arrays, got {len(weights)}"
             )
         for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+            if not isinstance(w, np.ndarray):
+                raise TypeError(
+                    f"NeuralNetwork.set_weights: array {i} must be a numpy array, "
+                    f"got {type(w).__name__}"
+                )
             if p.shape != w.shape:
                 raise ValueError(
                     f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}"

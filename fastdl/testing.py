@@ -79,20 +79,6 @@ def _compare(
     return float(err.max())
 
 
-def _carried_states(layers) -> list:
-    """``(layer, state)`` for every stateful layer: the state each checked pass starts from
-    (every pass of a stateful layer would otherwise start where the previous one ended)."""
-    return [(layer, layer.state) for layer in layers if getattr(layer, "stateful", False)]
-
-
-def _restore_states(carried) -> None:
-    for layer, state in carried:
-        if state is None:
-            layer.reset_state()
-        else:
-            layer.set_state(*state)
-
-
 def _generator_of(obj) -> np.random.Generator | None:
     rng = getattr(obj, "rng", None)
     return rng if isinstance(rng, np.random.Generator) else None
@@ -135,6 +121,7 @@ def gradcheck(
         ``{"input": max error, "param[0]": max error, ...}`` for every checked array.
     """
     from fastdl.layers.base import Layer
+    from fastdl.layers.recurrent import carried_states, restore_states
     from fastdl.losses import Loss
     from fastdl.network import NeuralNetwork
     from fastdl.ops.base import Operation
@@ -159,7 +146,7 @@ def gradcheck(
             raise ValueError("gradcheck: a NeuralNetwork needs target=")
         if obj.dtype != np.float64:
             raise TypeError(f"gradcheck: build the network with dtype=np.float64, not {obj.dtype}")
-        carried = _carried_states(obj.layers)
+        carried = carried_states(obj.layers)
         obj.forward(x, inference=True)  # set the layers up
         rng = obj.rng
         state = rng.bit_generator.state
@@ -168,7 +155,7 @@ def gradcheck(
 
         def run() -> float:
             rng.bit_generator.state = state
-            _restore_states(carried)
+            restore_states(carried)
             return obj.loss.forward(obj.forward(x, inference), target)
 
         run()
@@ -196,7 +183,7 @@ def gradcheck(
 
     if isinstance(obj, Layer) and obj.first and not obj.float_input and obj.dtype is None:
         obj.bind(np.random.default_rng(0), np.float64)  # integer-input layer: float64 params
-    carried = _carried_states([obj]) if isinstance(obj, Layer) else []
+    carried = carried_states([obj]) if isinstance(obj, Layer) else []
     out = obj.forward(x, inference)  # sets a layer up on first use
     rng = _generator_of(obj)
     state = rng.bit_generator.state if rng is not None else None
@@ -205,7 +192,7 @@ def gradcheck(
     def run() -> float:
         if rng is not None:
             rng.bit_generator.state = state
-        _restore_states(carried)
+        restore_states(carried)
         return float(np.sum(obj.forward(x, inference) * proj))
 
     run()

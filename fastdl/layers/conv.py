@@ -9,7 +9,7 @@ from fastdl.layers.dense import check_activation
 from fastdl.layers.init import check_weight_init, init_weights
 from fastdl.ops.activations import ReLU
 from fastdl.ops.conv import Conv2DOp, same_padding
-from fastdl.ops.dropout import Dropout
+from fastdl.ops.dropout import Dropout, check_keep_prob
 from fastdl.ops.reshape import Flatten
 
 __all__ = ["Conv2D", "check_pair"]
@@ -102,10 +102,8 @@ class Conv2D(Layer):
             self.padding = padding
         else:
             self.padding = check_pair("Conv2D", "padding", padding, 0)
-        if not 0.0 < float(dropout) <= 1.0:
-            raise ValueError(f"Conv2D: dropout is the keep probability, in (0, 1], got {dropout}")
+        self.dropout = check_keep_prob("Conv2D", "dropout", dropout)
         self.activation = check_activation("Conv2D", activation)
-        self.dropout = float(dropout)
         self.weight_init = check_weight_init("Conv2D", weight_init)
         self.flatten = bool(flatten)
         self.in_channels: int | None = None

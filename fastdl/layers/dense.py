@@ -11,7 +11,7 @@ from fastdl.layers.init import check_weight_init, init_weights
 from fastdl.ops.activations import Linear
 from fastdl.ops.base import Operation
 from fastdl.ops.dense import BiasAdd, WeightMultiply
-from fastdl.ops.dropout import Dropout
+from fastdl.ops.dropout import Dropout, check_keep_prob
 
 __all__ = ["Dense", "check_activation"]
 
@@ -69,11 +69,9 @@ class Dense(Layer):
         super().__init__()
         if isinstance(neurons, bool) or not isinstance(neurons, (int, np.integer)) or neurons < 1:
             raise ValueError(f"Dense: neurons must be a positive int, got {neurons!r}")
-        if not 0.0 < float(dropout) <= 1.0:
-            raise ValueError(f"Dense: dropout is the keep probability, in (0, 1], got {dropout}")
+        self.dropout = check_keep_prob("Dense", "dropout", dropout)
         self.neurons = int(neurons)
         self.activation = check_activation("Dense", activation)
-        self.dropout = float(dropout)
         self.weight_init = check_weight_init("Dense", weight_init)
         self.in_features: int | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.layers.base import Layer
-from fastdl.ops.dropout import Dropout
+from fastdl.ops.dropout import Dropout, check_keep_prob
 from fastdl.ops.pool import MaxPool2DOp
 
 __all__ = ["MaxPool2D"]
@@ -51,11 +51,7 @@ class MaxPool2D(Layer):
         super().__init__()
         self.size = _positive_int("MaxPool2D", "size", size)
         self.stride = self.size if stride is None else _positive_int("MaxPool2D", "stride", stride)
-        if not 0.0 < float(dropout) <= 1.0:
-            raise ValueError(
-                f"MaxPool2D: dropout is the keep probability, in (0, 1], got {dropout}"
-            )
-        self.dropout = float(dropout)
+        self.dropout = check_keep_prob("MaxPool2D", "dropout", dropout)
 
     def _check_input(self, x: np.ndarray) -> None:
         super()._check_input(x)

@@ -27,10 +27,27 @@ import numpy as np
 from fastdl.layers.base import Layer
 from fastdl.layers.init import WEIGHT_INITS, init_weights
 from fastdl.ops.base import check_same_shape
-from fastdl.ops.dropout import Dropout
+from fastdl.ops.dropout import Dropout, check_keep_prob
 from fastdl.ops.recurrent import GRULoop, LSTMLoop, RNNLoop
 
 __all__ = ["RNNLayer", "GRULayer", "LSTMLayer", "orthogonal"]
+
+
+def carried_states(layers) -> list:
+    """``(layer, state)`` for every stateful layer among ``layers``, to put back later with
+    :func:`restore_states` (a gradient check's passes, or a rejected training batch, must not
+    move the state on)."""
+    return [(layer, layer.state) for layer in layers if getattr(layer, "stateful", False)]
+
+
+def restore_states(carried: list) -> None:
+    """Put back the states saved by :func:`carried_states`."""
+    for layer, state in carried:
+        if state is None:
+            layer.reset_state()
+        else:
+            layer.set_state(*state)
+
 
 RECURRENT_INITS = ("orthogonal",) + WEIGHT_INITS
 
@@ -76,11 +93,7 @@ class _RecurrentLayer(Layer):
                 f"{self.name}: recurrent_init must be one of {RECURRENT_INITS}, "
                 f"got {recurrent_init!r}"
             )
-        if not 0.0 < float(dropout) <= 1.0:
-            raise ValueError(
-                f"{self.name}: dropout is the keep probability, in (0, 1], got {dropout}"
-            )
-        self.dropout = float(dropout)
+        self.dropout = check_keep_prob(self.name, "dropout", dropout)
         self.hidden_size = int(hidden_size)
         self.return_sequences = bool(return_sequences)
         self.stateful = bool(stateful)

@@ -18,7 +18,21 @@ import numpy as np
 from fastdl.kernels.elementwise import dropout_backward, dropout_forward
 from fastdl.ops.base import Operation
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "check_keep_prob"]
+
+
+def check_keep_prob(where: str, name: str, value) -> float:
+    """``value`` as a keep probability in (0, 1], or an error naming ``where`` and ``name``.
+
+    ``True``/``False`` are refused: ``dropout=True`` reads as "use dropout", not "keep all".
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"{where}: {name} is the keep probability, a number in (0, 1], got {value!r}"
+        )
+    if not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{where}: {name} is the keep probability, in (0, 1], got {value}")
+    return float(value)
 
 
 class Dropout(Operation):
@@ -34,9 +48,7 @@ class Dropout(Operation):
 
     def __init__(self, keep_prob: float = 0.8, rng: np.random.Generator | None = None) -> None:
         super().__init__()
-        if not 0.0 < float(keep_prob) <= 1.0:
-            raise ValueError(f"Dropout: keep_prob must be in (0, 1], got {keep_prob}")
-        self.keep_prob = float(keep_prob)
+        self.keep_prob = check_keep_prob("Dropout", "keep_prob", keep_prob)
         self.rng = rng
         self.draws: np.ndarray | None = None  # the uniform draws of the last training pass
 

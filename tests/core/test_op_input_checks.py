@@ -86,3 +86,48 @@ def test_fit_rejects_nan_and_inf_in_the_data_before_training(where):
     with pytest.raises(ValueError, match=rf"Trainer.fit: {where} holds 2 NaN or infinite"):
         trainer.fit(**data, epochs=1, verbose=0)
     assert trainer.optim.iterations == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: fd.Dense(3, dropout=v),
+        lambda v: fd.Conv2D(2, 3, dropout=v),
+        lambda v: fd.MaxPool2D(2, dropout=v),
+        lambda v: fd.LSTMLayer(3, dropout=v),
+        lambda v: fd.ops.Dropout(v),
+    ],
+    ids=["Dense", "Conv2D", "MaxPool2D", "LSTMLayer", "Dropout"],
+)
+def test_keep_probability_is_a_number_in_0_1(make):
+    for bad in (True, False, "0.5", None):
+        with pytest.raises(TypeError, match=r"is the keep probability, a number in \(0, 1\]"):
+            make(bad)
+    for bad in (0.0, -0.2, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"is the keep probability, in \(0, 1\]"):
+            make(bad)
+    make(1)  # an int 1 keeps everything
+
+
+def test_set_weights_takes_numpy_arrays_only():
+    net = fd.NeuralNetwork([fd.Dense(2)], fd.MeanSquaredError(), seed=0)
+    net.forward(np.zeros((1, 3), np.float32))
+    weights = net.get_weights()
+    with pytest.raises(TypeError, match=r"set_weights: array 0 must be a numpy array, got list"):
+        net.set_weights([weights[0].tolist(), weights[1]])
+
+
+def test_a_rejected_batch_leaves_the_carried_state_as_it_was():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    net = fd.NeuralNetwork(
+        [fd.LSTMLayer(3, stateful=True, return_sequences=False), fd.Dense(2)],
+        fd.SoftmaxCrossEntropy(),
+        seed=0,
+    )
+    net.train_batch(x, np.array([0, 1, 0, 1]))
+    before = [s.copy() for s in net.layers[0].state]
+    with pytest.raises(ValueError, match="labels must be in"):
+        net.train_batch(x, np.array([0, 1, 0, 7]))
+    for s, b in zip(net.layers[0].state, before, strict=True):
+        np.testing.assert_array_equal(s, b)
