@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds: 1 split, 2 epochs")
     args = parser.parse_args(argv)
+    if args.splits < 1 or args.epochs < 1:
+        parser.error(f"--splits and --epochs must be positive, got {args.splits}, {args.epochs}")
     if args.smoke:
         args.splits, args.epochs = 1, 2
     folder = data_folder(args.data)

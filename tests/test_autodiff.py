@@ -516,3 +516,12 @@ def test_example_fails_above_tolerance(monkeypatch, capsys):
     monkeypatch.setattr(example, "TOLERANCE", -1.0)
     assert example.main(["--smoke"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_power_zero_has_zero_gradient_everywhere():
+    """d(a^0)/da = 0, also at a = 0 (p·a^(p−1) would be 0·inf = NaN)."""
+    from fastdl.autodiff import Tensor
+
+    a = Tensor(np.array([0.0, 1.0, -2.0]))
+    (a**0).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.0, 0.0, 0.0])

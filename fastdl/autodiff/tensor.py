@@ -297,7 +297,9 @@ class Tensor:
             )
         a, p = self, exponent
 
-        def backward(g):  # d(a^p) = p a^(p-1) da
+        def backward(g):  # d(a^p) = p a^(p-1) da; 0 for p = 0 (a^-1 at a = 0 would give NaN)
+            if p == 0:
+                return (np.zeros_like(g * a.value),)
             return (g * p * a.value ** (p - 1),)
 
         return Tensor._result(a.value**p, (a,), backward, f"**{p}")

@@ -25,6 +25,15 @@ _BOSTON_FILE = "BostonHousing.csv"
 _CALIFORNIA_FILE = "cal_housing.data"
 
 
+def _numbers(line: str) -> bool:
+    """Whether every comma-separated field of ``line`` reads as a number."""
+    try:
+        [float(field.strip().strip('"')) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
 def load_boston(path):
     """Load the Boston housing regression data (506 towns, 13 features, median home value).
 
@@ -133,9 +142,10 @@ def _read_table(func, path, default_name, header, ncols=None):
     if path.is_dir():
         path = path / default_name
     ncols = len(header) if ncols is None else ncols
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM (Excel) is dropped
     skip = 0
-    if lines and any(c.isalpha() for c in lines[0]):
+    first = lines[0].strip() if lines else ""
+    if first and not first.startswith("#") and not _numbers(first):  # 1e-3, nan, inf: numbers
         names = tuple(name.strip().strip('"').lower() for name in lines[0].split(","))
         if header is None or names != tuple(h.lower() for h in header):
             raise ValueError(

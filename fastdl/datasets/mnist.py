@@ -139,6 +139,9 @@ def _load_from(place, spec, verify, progress, searched):
     where = f"{place.label} {place.folder}"
     files = _find_files(place.folder, spec)
     missing = [f.gz_name for f, p in zip(spec.files, files, strict=True) if p is None]
+    if place.owned and missing and place.folder.is_dir():
+        # An interrupted download: the files that are there get checked before the rest come.
+        _delete_corrupted(place.folder, spec, verify, progress, searched, where)
     if place.folder.is_file():
         searched.append(f"{where}: is a file; give the folder holding the four files")
     elif not place.folder.is_dir():
@@ -151,11 +154,26 @@ def _load_from(place, spec, verify, progress, searched):
         except DatasetIntegrityError as exc:
             if not place.owned or exc.path is None:
                 raise
-            os.unlink(exc.path)
-            searched.append(f"{where}: deleted corrupted {Path(exc.path).name} ({exc})")
+            _delete_corrupted(place.folder, spec, verify, progress, searched, where)
+            if os.path.exists(exc.path):  # fine alone, wrong as a pair (e.g. counts differ)
+                os.unlink(exc.path)
+                searched.append(f"{where}: deleted {Path(exc.path).name} ({exc})")
+    return None
+
+
+def _delete_corrupted(folder, spec, verify, progress, searched, where):
+    """In the user cache, delete every file that does not read back as it should — all of
+    them, before anything is downloaded, so that one download repairs the cache."""
+    for f, path in zip(spec.files, _find_files(folder, spec), strict=True):
+        if path is None:
+            continue
+        try:
+            read_idx(path, shape=f.shape if verify else None, sha256=f.sha256 if verify else None)
+        except DatasetIntegrityError as exc:
+            os.unlink(path)
+            searched.append(f"{where}: deleted corrupted {Path(path).name} ({exc})")
             if progress:
                 print(f"fastdl: deleted a corrupted cached file: {exc}", file=sys.stderr)
-    return None
 
 
 def _check_arguments(func, path, download, verify, mirrors, progress, timeout):

@@ -106,9 +106,10 @@ def standardize(x_train, *others, axis=None):
     std = np.where(std == 0, 1.0, std)
     results = []
     for x in (x_train, *others):
-        # float32 arithmetic for uint8 images (exact enough, half the memory); float64 for
-        # wider inputs, whose large offsets float32 would round away before the subtraction.
-        work = np.result_type(x.dtype, np.float32)
+        # float32 arithmetic for 8- and 16-bit inputs such as uint8 images (exact enough, half
+        # the memory); float64 for wider ones, float32 included, whose large offsets float32
+        # would round away before the subtraction.
+        work = np.float32 if x.dtype.itemsize <= 2 else np.float64
         out = np.subtract(x, mean.astype(work), dtype=work)
         out /= std.astype(work)
         results.append(out.astype(np.float32, copy=False))

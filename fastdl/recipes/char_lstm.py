@@ -35,6 +35,12 @@ import time
 import numpy as np
 
 import fastdl as fd
+from fastdl.recipes.arguments import (
+    keep_probability,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["main", "build_model", "evaluate", "sample"]
 
@@ -114,10 +120,10 @@ def parse_args(argv):
         default=None,
         help="text file (default: %(default)s → $FASTDL_DATA/text/tinyshakespeare.txt)",
     )
-    p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
+    p.add_argument("--minutes", type=positive_float, default=15.0, help="training time budget")
     p.add_argument(
         "--smoke",
-        type=float,
+        type=positive_float,
         nargs="?",
         const=5.0,
         default=None,
@@ -125,15 +131,17 @@ def parse_args(argv):
         help="quick run: train this many seconds, validate on a slice",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--dropout", type=float, default=0.7, help="keep probability on the LSTM output")
+    p.add_argument("--temperature", type=positive_float, default=0.8)
+    p.add_argument("--hidden", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--seq-len", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument(
+        "--dropout", type=keep_probability, default=0.7, help="keep probability on the LSTM output"
+    )
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
-    p.add_argument("--eval-every", type=float, default=60.0, metavar="SECONDS")
-    p.add_argument("--sample-chars", type=int, default=600)
+    p.add_argument("--eval-every", type=positive_float, default=60.0, metavar="SECONDS")
+    p.add_argument("--sample-chars", type=nonnegative_int, default=600)
     p.add_argument("--prime", default="ROMEO:\n")
     p.add_argument("--save", default=None, metavar="NPZ", help="save the weights here")
     return p.parse_args(argv)
@@ -143,11 +151,23 @@ def main(argv: list[str] | None = None) -> dict:
     """Train, print the loss curve and a sample; return a summary dict."""
     args = parse_args(argv)
     path = args.path or default_path()
-    if args.temperature <= 0:
-        raise SystemExit("char-lstm: --temperature must be positive")
     vocab, codes = fd.datasets.load_text(path)
     split = int(0.9 * len(codes))
     train, val = codes[:split], codes[split:]
+    # Each epoch starts at a random offset below seq_len and cuts batch_size streams; a stream
+    # must hold one window of seq_len + 1 characters, or an epoch would have no step at all.
+    need = args.batch_size * (2 * args.seq_len + 1)
+    if len(train) < need:
+        raise SystemExit(
+            f"char-lstm: {path}: {len(train):,} training characters (90%) are too few for "
+            f"{args.batch_size} streams of {args.seq_len}-step windows; need at least {need:,} "
+            "(use a longer text or smaller --batch-size / --seq-len)"
+        )
+    if len(val) < 2 * args.batch_size:
+        raise SystemExit(
+            f"char-lstm: {path}: {len(val):,} validation characters (10%) are too few for "
+            f"{args.batch_size} streams; need at least {2 * args.batch_size:,}"
+        )
     budget = args.smoke if args.smoke is not None else 60.0 * args.minutes
     eval_every = min(args.eval_every, max(budget / 3, 1.0)) if args.smoke else args.eval_every
     if args.smoke is not None:
@@ -234,8 +254,9 @@ def main(argv: list[str] | None = None) -> dict:
     text = sample(net, lstm, vocab, onehot, rng, args.sample_chars, args.temperature, args.prime)
     print(f"--- sample (temperature {args.temperature}) ---\n{text}\n---", flush=True)
     if args.save:
-        np.savez(args.save, *net.get_weights())
-        print(f"weights saved to {args.save}", flush=True)
+        saved_to = args.save if args.save.endswith(".npz") else args.save + ".npz"  # as np.savez
+        np.savez(saved_to, *net.get_weights())
+        print(f"weights saved to {saved_to}", flush=True)
     return {"curve": curve, "sample": text, "wall": wall, "best": best}
 
 

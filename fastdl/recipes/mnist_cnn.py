@@ -23,6 +23,7 @@ import numpy as np
 
 import fastdl as fd
 from fastdl.datasets import load_mnist, scale_images, to_nchw
+from fastdl.recipes.arguments import positive_float, positive_int
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -61,18 +62,20 @@ def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(
         prog="fastdl train mnist-cnn", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1.0, help="Adadelta's learning rate")
-    parser.add_argument("--gamma", type=float, default=0.7, help="learning-rate decay per epoch")
+    parser.add_argument("--epochs", type=positive_int, default=5)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1.0, help="Adadelta's learning rate")
+    parser.add_argument(
+        "--gamma", type=positive_float, default=0.7, help="learning-rate decay per epoch"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data", help="folder with the four MNIST files (default: searched)")
-    parser.add_argument("--threads", type=int, help="threads (default: all cores)")
+    parser.add_argument("--threads", type=positive_int, help="threads (default: all cores)")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds: 2,048 training images, 1 epoch"
     )
     args = parser.parse_args(argv)
-    if args.threads:
+    if args.threads is not None:
         fd.set_num_threads(args.threads)
 
     (x_train, y_train), (x_test, y_test) = load_mnist(args.data)

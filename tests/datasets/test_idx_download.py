@@ -112,6 +112,25 @@ def test_corrupted_cache_file_is_downloaded_again(server, tiny_mnist, cache_dir)
     assert server.requests == ["/m1/t10k-images-idx3-ubyte.gz"]
 
 
+@pytest.mark.parametrize("damage", ["two-corrupted", "one-missing-one-corrupted"])
+def test_one_load_repairs_every_bad_cache_file(server, tiny_mnist, cache_dir, damage):
+    """All bad files are found and deleted before the download, not one per call."""
+    tiny_mnist.write(cache_dir)
+    labels = cache_dir / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(_corrupt(labels.read_bytes()))
+    images = cache_dir / "t10k-images-idx3-ubyte.gz"
+    if damage == "two-corrupted":
+        images.write_bytes(_corrupt(images.read_bytes()))
+    else:
+        images.unlink()  # an earlier download was interrupted
+    server.serve_dataset("m1", tiny_mnist)
+    tiny_mnist.check(load_mnist(mirrors=[server.mirror("m1")], progress=False))
+    assert sorted(server.requests) == [
+        "/m1/t10k-images-idx3-ubyte.gz",
+        "/m1/t10k-labels-idx1-ubyte.gz",
+    ]
+
+
 def test_progress_on_stderr_and_silenceable(server, tiny_mnist, cache_dir, capsys):
     server.serve_dataset("m1", tiny_mnist)
     load_mnist(mirrors=[server.mirror("m1")])

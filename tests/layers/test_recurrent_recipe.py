@@ -23,3 +23,48 @@ def test_char_lstm_smoke_run(tmp_path, capsys):
     assert result["curve"][-1]["val"] < np.log(len(set(text)))  # better than uniform guessing
     assert result["sample"].startswith("To ") and len(result["sample"]) == 33
     assert set(result["sample"]) <= set(text)
+
+
+def test_a_text_too_short_for_the_streams_is_refused_not_looped_on(tmp_path):
+    """It used to spin forever: an epoch with no window never ends the time budget."""
+    import pytest
+
+    path = tmp_path / "short.txt"
+    path.write_text("To be, or not to be, that is the question:\n" * 3)
+    with pytest.raises(SystemExit, match=r"training characters .* are too few .* need at least"):
+        char_lstm.main([str(path), "--smoke", "1", "--batch-size", "8", "--seq-len", "16"])
+    with pytest.raises(SystemExit, match=r"validation characters .* are too few"):
+        char_lstm.main([str(path), "--smoke", "1", "--batch-size", "8", "--seq-len", "2"])
+
+
+def test_bad_numbers_are_argument_errors(capsys):
+    import pytest
+
+    from fastdl.recipes import mnist_cnn
+
+    cases = [
+        (char_lstm.main, ["--smoke", "0"], "--smoke: must be a positive finite number, got 0"),
+        (char_lstm.main, ["--temperature", "nan"], "must be a positive finite number, got nan"),
+        (char_lstm.main, ["--seq-len", "0"], "--seq-len: must be a positive integer, got 0"),
+        (char_lstm.main, ["--dropout", "1.5"], "must be a keep probability in (0, 1], got 1.5"),
+        (mnist_cnn.main, ["--batch-size", "-5"], "--batch-size: must be a positive integer"),
+        (mnist_cnn.main, ["--threads", "0"], "--threads: must be a positive integer, got 0"),
+        (mnist_cnn.main, ["--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    ]
+    for main, argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_save_reports_the_file_numpy_writes(tmp_path, capsys):
+    text = "To be, or not to be, that is the question:\n" * 40
+    path = tmp_path / "tiny.txt"
+    path.write_text(text)
+    char_lstm.main(
+        [str(path), "--smoke", "0.3", "--hidden", "8", "--batch-size", "4", "--seq-len", "8",
+         "--sample-chars", "5", "--save", str(tmp_path / "weights")]
+    )  # fmt: skip
+    assert (tmp_path / "weights.npz").exists()
+    assert f"weights saved to {tmp_path / 'weights.npz'}" in capsys.readouterr().out
