@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="fastdl", description="fastdl: train the book's models")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model (fastdl train MODEL --help for its options)")
+    train = sub.add_parser(
+        "train", help="train a model (fastdl train MODEL --help for its options)"
+    )
     train.add_argument("model", choices=sorted(RECIPES), help="which model")
     if argv[:1] == ["train"] and len(argv) >= 2 and argv[1] in RECIPES:
         recipe = importlib.import_module(RECIPES[argv[1]])
