@@ -525,3 +525,11 @@ def test_power_zero_has_zero_gradient_everywhere():
     a = Tensor(np.array([0.0, 1.0, -2.0]))
     (a**0).sum().backward()
     np.testing.assert_array_equal(a.grad, [0.0, 0.0, 0.0])
+
+
+def test_an_integer_dtype_is_refused():
+    from fastdl.autodiff import Tensor
+
+    with pytest.raises(TypeError, match="Tensor: dtype must be a float dtype, got int32"):
+        Tensor([1, 2], dtype=np.int32)
+    assert Tensor([1, 2], dtype=np.float32).value.dtype == np.float32

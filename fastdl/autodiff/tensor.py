@@ -46,7 +46,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _as_float_array(value: object, dtype: np.dtype | type | None = None) -> np.ndarray:
-    """A new float array holding ``value``: floats keep their dtype, the rest become float64."""
+    """A new float array holding ``value``: floats keep their dtype, the rest become float64.
+    An explicit ``dtype`` must be a float dtype (an integer tensor has no gradient)."""
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"Tensor: dtype must be a float dtype, got {np.dtype(dtype)}")
     arr = np.array(value, dtype=dtype)
     if arr.dtype.kind == "c":
         raise TypeError(f"Tensor: complex values are not supported, got dtype {arr.dtype}")

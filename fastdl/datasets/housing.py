@@ -69,7 +69,7 @@ def load_boston(path):
     ValueError
         Not 14 numeric columns, an unexpected header, a missing or infinite value, or no rows.
     """
-    table = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
+    table, _ = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
     return table[:, :13].astype(np.float32), table[:, 13].astype(np.float32)
 
 
@@ -110,10 +110,10 @@ def load_california_housing(path):
         households, or no rows.
     """
     func = "load_california_housing"
-    table = _read_table(func, path, _CALIFORNIA_FILE, None, ncols=9)
+    table, line_of = _read_table(func, path, _CALIFORNIA_FILE, None, ncols=9)
     (longitude, latitude, age, rooms, bedrooms, population, households, income, value) = table.T
     if np.any(households <= 0):
-        row = int(np.argmax(households <= 0)) + 1
+        row = line_of[int(np.argmax(households <= 0))]
         raise ValueError(f"{func}: {path}: line {row}: households must be positive")
     x = np.column_stack(
         [
@@ -131,7 +131,8 @@ def load_california_housing(path):
 
 
 def _read_table(func, path, default_name, header, ncols=None):
-    """Read a comma-separated numeric table as float64, shape (rows, columns).
+    """Read a comma-separated numeric table as float64, shape (rows, columns), and the file
+    line number of each row.
 
     ``header``: the expected column names if the file may start with a header line;
     ``ncols`` defaults to its length.
@@ -164,7 +165,13 @@ def _read_table(func, path, default_name, header, ncols=None):
         raise ValueError(
             f"{func}: {path}: expected rows of {ncols} numbers, got a table of shape {table.shape}"
         )
+    # The file line of each table row: np.loadtxt skips blank lines and "#" comment lines.
+    line_of = [
+        number
+        for number, line in enumerate(lines, start=1)
+        if number > skip and line.split("#", 1)[0].strip()
+    ]
     if not np.all(np.isfinite(table)):
-        row = int(np.argmax(~np.all(np.isfinite(table), axis=1))) + 1 + skip
+        row = line_of[int(np.argmax(~np.all(np.isfinite(table), axis=1)))]
         raise ValueError(f"{func}: {path}: line {row}: missing (nan) or infinite value")
-    return table
+    return table, line_of

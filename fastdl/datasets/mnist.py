@@ -264,7 +264,10 @@ def _download_missing(spec, target, mirrors, progress, timeout):
                 )
                 break
             except DatasetIntegrityError as exc:
-                failures.append(f"{url}: rejected, {exc}")
+                why = str(exc)
+                if exc.path is not None:  # name the file, not the deleted temporary download
+                    why = why.replace(str(exc.path), f.gz_name)
+                failures.append(f"{url}: rejected, {why}")
             except OSError as exc:
                 failures.append(f"{url}: {exc}")
         else:

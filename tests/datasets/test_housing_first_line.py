@@ -48,3 +48,15 @@ def test_standardize_works_in_float64_on_float32_input():
     expected = (x32 - x32.mean(axis=0)) / x32.std(axis=0)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_errors_name_the_file_line_past_blank_and_comment_lines(tmp_path):
+    path = tmp_path / "cal_housing.data"
+    rows = [CAL_ROW, "", "# a comment", CAL_ROW, CAL_ROW.replace("37.88", "inf")]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"line 5: missing \(nan\) or infinite value"):
+        load_california_housing(path)
+    rows[-1] = CAL_ROW.replace("126.0", "0.0")  # households
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"line 5: households must be positive"):
+        load_california_housing(path)

@@ -69,6 +69,7 @@ def test_corrupt_payload_is_rejected_and_leaves_nothing(server, tiny_mnist, cach
     message = str(info.value)
     assert "train-images-idx3-ubyte.gz: rejected" in message
     assert tiny_mnist.spec.train_images.sha256 in message
+    assert ".part" not in message  # the file is named, not the deleted temporary download
     assert not cache_dir.parent.exists()  # not even the folders created for the download
 
 
