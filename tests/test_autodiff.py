@@ -533,3 +533,13 @@ def test_an_integer_dtype_is_refused():
     with pytest.raises(TypeError, match="Tensor: dtype must be a float dtype, got int32"):
         Tensor([1, 2], dtype=np.int32)
     assert Tensor([1, 2], dtype=np.float32).value.dtype == np.float32
+
+
+def test_a_bool_axis_is_refused_as_numpy_refuses_it():
+    from fastdl.autodiff import Tensor
+
+    a = Tensor(np.ones((2, 3)))
+    for bad in (True, [0, True], 1.0):
+        with pytest.raises(TypeError, match="axis must be an int or a sequence of ints"):
+            a.sum(axis=bad)
+    assert a.sum(axis=(0, 1)).value == 6.0

@@ -70,9 +70,14 @@ def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
 
 def _normalize_axes(op: str, axis: int | Sequence[int], shape: tuple[int, ...]) -> tuple[int, ...]:
     """``axis`` (an int or a sequence of ints, negative counting from the end) as axes >= 0."""
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    try:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    except TypeError:
+        raise TypeError(f"{op}: axis must be an int or a sequence of ints, got {axis!r}") from None
     ndim = len(shape)
     for ax in axes:
+        if isinstance(ax, (bool, np.bool_)) or not isinstance(ax, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a sequence of ints, got {ax!r}")
         if not -ndim <= int(ax) < ndim:
             raise ValueError(f"{op}: axis {ax} is out of range for shape {shape}")
     return tuple(int(ax) % ndim for ax in axes)
