@@ -4,6 +4,7 @@ leaving objects as given."""
 
 import numpy as np
 import pytest
+from scripted_losses import NaNOnCall
 
 import fastdl as fd
 from fastdl.testing import gradcheck
@@ -41,17 +42,6 @@ def test_divergence_in_the_last_update_is_reported(with_test_data, early_stoppin
             x, y, *extra, epochs=1, batch_size=len(x), verbose=0, early_stopping=early_stopping
         )
     assert same(net.get_weights(), initial_weights())
-
-
-class NaNOnCall(fd.SoftmaxCrossEntropy):
-    """A loss that reports NaN on its ``n``-th call (NaN data is now refused up front)."""
-
-    def __init__(self, n):
-        self.n, self.calls = n, 0
-
-    def _output(self):
-        self.calls += 1
-        return float("nan") if self.calls == self.n else super()._output()
 
 
 def test_a_nan_loss_restores_the_initial_weights(rng):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scripted_losses import NaNOnCall
 
 import fastdl as fd
 
@@ -127,17 +128,6 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_best_weights(rng):
     fd.Trainer(epoch1, fd.SGD(0.01)).fit(x, y, x, y, epochs=1, batch_size=8, verbose=0)
     for p, q in zip(best, epoch1.params(), strict=True):
         np.testing.assert_array_equal(p, q)
-
-
-class NaNOnCall(fd.SoftmaxCrossEntropy):
-    """A loss that reports NaN on its ``n``-th call (NaN data is refused before training)."""
-
-    def __init__(self, n):
-        self.n, self.calls = n, 0
-
-    def _output(self):
-        self.calls += 1
-        return float("nan") if self.calls == self.n else super()._output()
 
 
 def test_divergence_from_a_huge_learning_rate(rng):
