@@ -31,13 +31,19 @@ import numpy as np
 
 from fastdl.kernels._jit import jit, pair
 
-__all__ = ["softmax_ce_forward", "softmax_ce_backward", "LOOP_MAX_SIZE"]
+__all__ = ["softmax_ce_forward", "softmax_ce_backward", "log_softmax", "LOOP_MAX_SIZE"]
 
 #: Largest logit array (M·K elements) for the compiled loop; larger ones use NumPy's vectorised exp.
 LOOP_MAX_SIZE = 30_000
 
 
 # -- NumPy twins -----------------------------------------------------------------------------
+
+
+def log_softmax(z):
+    """``log softmax(z)`` row by row, ``z − m − log Σ exp(z − m)``: ``(M, K)`` → ``(M, K)``."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def softmax_ce_forward_np(z, y):
@@ -55,9 +61,7 @@ def softmax_ce_forward_np(z, y):
     p : ndarray, shape (M, K), dtype of ``z``
         ``softmax(z)`` row by row.
     """
-    shifted = z - z.max(axis=1, keepdims=True)
-    log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_p = shifted - log_sum
+    log_p = log_softmax(z)
     rows = np.arange(z.shape[0])
     loss = -log_p[rows, y].mean(dtype=np.float64)
     return float(loss), np.exp(log_p)
