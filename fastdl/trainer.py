@@ -113,7 +113,6 @@ class Trainer:
     ) -> tuple[float, float | None]:
         """Mean loss and (for classification) accuracy of the network on ``x``, ``y``."""
         loss_fn = self.net.loss
-        self.net.reset_state()
         total_loss, correct, count = 0.0, 0, 0
         classify = isinstance(loss_fn, SoftmaxCrossEntropy)
         for start in range(0, len(x), batch_size):
