@@ -18,8 +18,9 @@ on the same cores; see :mod:`fastdl.kernels._blas`): ``batched_matmul`` gives ea
 own matrices, ``matmul`` gives each thread a block of the output's rows (or columns, when it
 is wider than tall), and every thread calls a single-threaded GEMM. Inside a network pass
 NumPy's ``@`` runs on one BLAS thread, so ``matmul`` is what lets a dense layer use both
-cores. Blocks of the output leave each element's sum as it was: the result does not depend
-on the thread count (and equals NumPy's single-threaded product bit for bit here).
+cores. The blocks are cut by the thread count, so the same thread count gives the same bits;
+another thread count may change the last bits (BLAS sums the edge of a block in another order
+than its middle).
 """
 
 from __future__ import annotations
