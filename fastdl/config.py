@@ -6,12 +6,18 @@ FASTDL_PURE=1
     Run every kernel on its pure-NumPy twin; numba is then never imported.
 FASTDL_NUM_THREADS=n
     Threads for fastdl's own parallel kernels (default: all cores, ``os.cpu_count()``).
+FASTDL_BLAS=auto|cblas|scipy|numpy|loops
+    How the compiled kernels multiply matrices (see :mod:`fastdl.kernels._blas`): ``auto``
+    (default) takes the first that can run here, in that order; another value forces it.
+FASTDL_BLAS_LIBRARY=file
+    The BLAS library file whose CBLAS GEMM the ``cblas`` path calls, instead of numpy's own.
 FASTDL_DATA=folder
     Where data sets are looked for first (one sub-folder per data set); read by
     :mod:`fastdl.datasets`, not here.
 
-``use_pure()`` switches to the NumPy twins for a block and restores the previous setting.
-``set_num_threads(n)`` changes the thread count for fastdl's parallel kernels at run time.
+``use_pure()`` switches to the NumPy twins for a block and restores the previous setting;
+``use_blas(path)`` does the same for the BLAS path. ``set_num_threads(n)`` changes the
+thread count for fastdl's parallel kernels at run time.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from collections.abc import Callable, Iterator
 __all__ = [
     "pure",
     "use_pure",
+    "BLAS_PATHS",
+    "blas_path",
+    "use_blas",
     "numba_available",
     "set_num_threads",
     "get_num_threads",
@@ -51,13 +60,28 @@ def _env_threads() -> int:
     return int(raw)
 
 
+#: The BLAS paths, fastest first (see :mod:`fastdl.kernels._blas`).
+BLAS_PATHS = ("cblas", "scipy", "numpy", "loops")
+
+
+def _check_blas(value: str, where: str) -> str:
+    if value not in ("auto",) + BLAS_PATHS:
+        raise ValueError(f"{where}: expected auto, {', '.join(BLAS_PATHS)}; got {value!r}")
+    return value
+
+
+#: FASTDL_BLAS as read at import.
+BLAS_REQUESTED: str = _check_blas(
+    os.environ.get("FASTDL_BLAS", "").strip().lower() or "auto", "FASTDL_BLAS"
+)
+
 #: True when numba can be imported at all (looked up without importing it).
 numba_available: bool = importlib.util.find_spec("numba") is not None
 
 #: FASTDL_PURE as read at import. Without numba the library runs pure whatever it says.
 PURE_AT_IMPORT: bool = _env_flag("FASTDL_PURE") or not numba_available
 
-_state = {"pure": PURE_AT_IMPORT, "threads": _env_threads()}
+_state = {"pure": PURE_AT_IMPORT, "threads": _env_threads(), "blas": BLAS_REQUESTED}
 
 # Functions called with the new thread count whenever it changes (kernels register numba's
 # and the BLAS pool's setters here, so this module never imports either).
@@ -86,6 +110,49 @@ def use_pure(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _state["pure"] = previous
+
+
+# The hook that checks and applies a BLAS path (registered by fastdl.kernels._blas, which
+# returns the path it resolved "auto" to).
+_blas_hooks: list[Callable[[str], str]] = []
+
+
+def blas_path() -> str:
+    """The BLAS path in use: one of :data:`BLAS_PATHS` (``"auto"`` before the kernels load)."""
+    return _state["blas"]
+
+
+def _set_blas(path: str) -> None:
+    for hook in _blas_hooks:
+        path = hook(path)
+    _state["blas"] = path
+
+
+@contextlib.contextmanager
+def use_blas(path: str) -> Iterator[None]:
+    """Run the block with the compiled kernels' matrix products on ``path``.
+
+    Parameters
+    ----------
+    path : {"auto", "cblas", "scipy", "numpy", "loops"}
+        As ``FASTDL_BLAS``. A path that cannot run here raises ``RuntimeError`` naming why.
+
+    The previous path is restored on exit. Not thread-safe: it changes what every thread's
+    kernels call.
+    """
+    _check_blas(path, "use_blas")
+    previous = _state["blas"]
+    _set_blas(path)
+    try:
+        yield
+    finally:
+        _set_blas(previous)
+
+
+def on_blas_changed(hook: Callable[[str], str]) -> None:
+    """Register ``hook(requested) -> resolved``, called now and whenever the path changes."""
+    _blas_hooks.append(hook)
+    _set_blas(_state["blas"])
 
 
 def get_num_threads() -> int:

@@ -41,7 +41,7 @@ else:
 
     config.on_threads_changed(numba.set_num_threads)
 
-__all__ = ["jit", "pair", "prange", "numba"]
+__all__ = ["jit", "cfunc", "pair", "prange", "numba"]
 
 _FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
@@ -73,21 +73,36 @@ def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
     return decorate if fn is None else decorate(fn)
 
 
-def pair(np_fn: Callable, nb_fn: Callable) -> Callable:
+def cfunc(signature) -> Callable:
+    """Compile a C-callable function (an address other compiled code can call through) with
+    fastdl's numba flags; ``nogil`` and ``parallel`` do not apply to C callbacks."""
+    flags = {k: v for k, v in _FLAGS.items() if k != "nogil"}
+    return numba.cfunc(signature, **flags)
+
+
+def pair(np_fn: Callable, nb_fn: Callable, st_fn: Callable | None = None) -> Callable:
     """Return the public kernel: ``nb_fn`` normally, ``np_fn`` when :func:`config.pure` is on.
 
-    The returned function carries the NumPy twin's name and docstring, and exposes both twins
-    as ``.np`` and ``.nb`` so tests and benchmarks can call either directly.
+    ``st_fn``, for kernels that multiply matrices, is the *staged* twin: compiled stages with
+    each matrix product done by numpy's ``matmul`` in between. It runs instead of ``nb_fn`` on
+    the ``numpy`` BLAS path (``FASTDL_BLAS=numpy``, see :mod:`fastdl.kernels._blas`).
+
+    The returned function carries the NumPy twin's name and docstring, and exposes the twins
+    as ``.np``, ``.nb`` (and ``.st``) so tests and benchmarks can call either directly.
     """
 
     @functools.wraps(np_fn)
     def dispatch(*args, **kwargs):
         if config.pure():
             return np_fn(*args, **kwargs)
+        if st_fn is not None and config.blas_path() == "numpy":
+            return st_fn(*args, **kwargs)
         return nb_fn(*args, **kwargs)
 
     dispatch.np = np_fn
     dispatch.nb = nb_fn
+    if st_fn is not None:
+        dispatch.st = st_fn
     name = np_fn.__name__
     dispatch.__name__ = dispatch.__qualname__ = name[:-3] if name.endswith("_np") else name
     return dispatch

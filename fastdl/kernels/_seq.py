@@ -1,11 +1,16 @@
-"""Pieces shared by the recurrent kernels: input projection, its gradients, thread chunks.
+"""The frame every recurrent kernel shares: thread chunks, input projection and its gradients.
 
-Every recurrent kernel splits the batch into one chunk per thread; each thread runs the whole
-time loop on its rows (no synchronisation per step) and calls single-threaded BLAS. Shapes:
-``x`` ``(N, T, D)`` float, or ``ids`` ``(N, T)`` integer token ids that stand for one-hot
-rows of width D (then the projection ``x @ W_ih`` is the row gather ``W_ih[ids]`` and its
-weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projection ``xp``
+Every recurrent kernel splits the batch into one chunk of rows per thread; each thread runs
+the whole time loop on its rows (no synchronisation per step) with single-threaded BLAS.
+Shapes: ``x`` ``(N, T, D)`` float, or ``ids`` ``(N, T)`` integer token ids that stand for
+one-hot rows of width D (then the projection ``x @ W_ih`` is the row gather ``W_ih[ids]``
+and its weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projection ``xp``
 ``(nc·T, G·H)`` with row ``n·T + t``.
+
+:func:`project` and :func:`input_grads` take either kind of input: compiled code picks the
+dense or the token-id version from the type of ``x`` (a numba ``overload``), so each cell
+has one forward and one backward frame. The ``_st`` helpers are the same steps for the
+staged twins, with the matrix products done by numpy's ``matmul``.
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from fastdl import config
 from fastdl.kernels._blas import gemm
 from fastdl.kernels._jit import jit, numba
 
 __all__ = [
     "n_chunks",
     "run_chunks",
-    "project_dense",
-    "project_ids",
-    "input_grads_dense",
-    "input_grads_ids",
+    "chunked_grads",
+    "project",
+    "input_grads",
+    "project_st",
+    "input_grads_st",
+    "weight_grads",
+    "weight_grads_st",
     "shifted_states",
     "colsum_into",
     "transposed",
@@ -38,16 +47,17 @@ _pool_pid = -1
 def run_chunks(kernel, chunks: int, *args) -> None:
     """Call ``kernel(*args, chunks, ch)`` for every chunk ``ch``, in parallel.
 
-    The kernels are compiled with ``nogil=True``, so plain threads run them in parallel: chunk
-    0 on the calling thread, the others on a small pool of threads that sleep on a lock in
-    between. A numba ``prange`` region instead pays the threading layer's wake-up each call
-    (measured here with the workqueue layer: ~1 ms per region once the main thread has done
-    other work in between, two regions per training step of a recurrent layer).
+    The kernels are compiled with ``nogil=True`` (and the staged ones spend their time in
+    such kernels and in numpy's ``matmul``, which releases the GIL too), so plain threads run
+    them in parallel: chunk 0 on the calling thread, the others on a small pool of threads
+    that sleep on a lock in between. A numba ``prange`` region instead pays the threading
+    layer's wake-up each call (measured here with the workqueue layer: ~1 ms per region once
+    the main thread has done other work in between, two regions per training step).
     """
     global _pool, _pool_pid
     stale = _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid()
     if chunks > 1 and stale:  # (threads do not survive a fork: a child makes its own pool)
-        _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl-rnn")
+        _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl")
         _pool_pid = os.getpid()
     futures = [_pool.submit(kernel, *args, chunks, ch) for ch in range(1, chunks)]
     kernel(*args, chunks, 0)
@@ -56,20 +66,27 @@ def run_chunks(kernel, chunks: int, *args) -> None:
 
 
 def n_chunks(n_rows: int) -> int:
-    """Chunks to split a batch of ``n_rows`` into: one per numba thread, at most one per row."""
-    return max(1, min(numba.get_num_threads(), n_rows))
+    """Chunks to split a batch of ``n_rows`` into: one per thread, at most one per row."""
+    return max(1, min(config.get_num_threads(), n_rows))
+
+
+def chunked_grads(frame, chunks: int, args: tuple, shapes: list[tuple], dtype) -> list:
+    """Run ``frame(*args, *partials, chunks, ch)`` over the chunks, where ``partials`` holds
+    one ``(chunks, *shape)`` array per weight gradient that chunk ``ch`` fills at ``[ch]``;
+    return their sums over the chunks (always in the same order)."""
+    partials = [np.empty((chunks,) + tuple(shape), dtype) for shape in shapes]
+    run_chunks(frame, chunks, *args, *partials)
+    return [p.sum(axis=0) for p in partials]
 
 
 @jit
-def project_dense(x, w_ih, n0, n1, xp):
-    """``xp = x[n0:n1] @ w_ih`` with rows ``(n, t)`` flattened: one GEMM for all time steps."""
+def _project_dense(x, w_ih, n0, n1, xp):
     nc, t_len, d = n1 - n0, x.shape[1], x.shape[2]
     gemm(False, False, 1.0, x[n0:n1].reshape(nc * t_len, d), w_ih, 0.0, xp)
 
 
 @jit
-def project_ids(ids, w_ih, n0, n1, xp):
-    """``xp = onehot(ids[n0:n1]) @ w_ih``, done as the row gather ``w_ih[ids]``."""
+def _project_ids(ids, w_ih, n0, n1, xp):
     t_len, g = ids.shape[1], w_ih.shape[1]
     for n in range(n0, n1):
         for t in range(t_len):
@@ -80,8 +97,7 @@ def project_ids(ids, w_ih, n0, n1, xp):
 
 
 @jit
-def input_grads_dense(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
-    """``dw_ih = x[n0:n1]ᵀ dxp`` (one GEMM) and, if ``need_dx``, ``dx[n0:n1] = dxp w_ihᵀ``."""
+def _input_grads_dense(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
     nc, t_len, d = n1 - n0, x.shape[1], x.shape[2]
     gemm(True, False, 1.0, x[n0:n1].reshape(nc * t_len, d), dxp, 0.0, dw_ih)
     if need_dx:
@@ -89,8 +105,7 @@ def input_grads_dense(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
 
 
 @jit
-def input_grads_ids(ids, dxp, n0, n1, dw_ih):
-    """``dw_ih = onehot(ids[n0:n1])ᵀ dxp``, done as a scatter-add of the rows of ``dxp``."""
+def _input_grads_ids(ids, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
     t_len, g = ids.shape[1], dxp.shape[1]
     dw_ih[:] = 0
     for n in range(n0, n1):
@@ -99,6 +114,83 @@ def input_grads_ids(ids, dxp, n0, n1, dw_ih):
             dst = dw_ih[ids[n, t]]
             for k in range(g):
                 dst[k] += src[k]
+
+
+def project(x, w_ih, n0, n1, xp):
+    """``xp = x[n0:n1] @ w_ih`` with rows ``(n, t)`` flattened: one GEMM for all time steps;
+    for token ids ``x`` ``(N, T)``, the row gather ``w_ih[ids]``. (Compiled code only.)"""
+    raise NotImplementedError("project is compiled-code only")
+
+
+def input_grads(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
+    """``dw_ih = x[n0:n1]ᵀ dxp`` (one GEMM) and, if ``need_dx``, ``dx[n0:n1] = dxp w_ihᵀ``;
+    for token ids, ``dw_ih = onehot(ids)ᵀ dxp`` as a scatter-add and no ``dx``. (Compiled
+    code only.)"""
+    raise NotImplementedError("input_grads is compiled-code only")
+
+
+if numba is not None:
+    from numba.extending import overload
+
+    @overload(project, jit_options={"nogil": True})
+    def _project_overload(x, w_ih, n0, n1, xp):
+        if x.ndim == 2:
+            return lambda x, w_ih, n0, n1, xp: _project_ids(x, w_ih, n0, n1, xp)
+        return lambda x, w_ih, n0, n1, xp: _project_dense(x, w_ih, n0, n1, xp)
+
+    @overload(input_grads, jit_options={"nogil": True})
+    def _input_grads_overload(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
+        if x.ndim == 2:
+            return lambda x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx: _input_grads_ids(
+                x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx
+            )
+        return lambda x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx: _input_grads_dense(
+            x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx
+        )
+
+
+def project_st(x, w_ih, n0, n1):
+    """Staged :func:`project`: ``(nc·T, G·H)``, the product by numpy's ``matmul``."""
+    t_len = x.shape[1]
+    if x.ndim == 2:
+        xp = np.empty(((n1 - n0) * t_len, w_ih.shape[1]), w_ih.dtype)
+        _project_ids(x, w_ih, n0, n1, xp)
+        return xp
+    return x[n0:n1].reshape(-1, x.shape[2]) @ w_ih
+
+
+def input_grads_st(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx):
+    """Staged :func:`input_grads`, the products by numpy's ``matmul``."""
+    if x.ndim == 2:
+        _input_grads_ids(x, w_ih, dxp, n0, n1, dw_ih, dx, need_dx)
+        return
+    x_c = x[n0:n1].reshape(-1, x.shape[2])
+    np.matmul(x_c.T, dxp, out=dw_ih)
+    if need_dx:
+        np.matmul(dxp, w_ih.T, out=dx[n0:n1].reshape(-1, x.shape[2]))
+
+
+def weight_grads_st(h0, hs, d, n0, n1, dw_hh, db):
+    """``dW_hh = Σ_t h_{t-1}ᵀ d_t`` and ``db = Σ d`` over rows ``n0:n1`` (staged); returns
+    ``d`` of those rows flattened to ``(nc·T, G·H)``."""
+    hprev = np.empty(((n1 - n0) * hs.shape[1], hs.shape[2]), hs.dtype)
+    shifted_states(h0, hs, n0, n1, hprev)
+    d_c = d[n0:n1].reshape(-1, d.shape[2])
+    np.matmul(hprev.T, d_c, out=dw_hh)
+    colsum_into(d_c, db)
+    return d_c
+
+
+@jit
+def weight_grads(h0, hs, d, n0, n1, dw_hh, db):
+    """Compiled :func:`weight_grads_st`: one GEMM and a column sum."""
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    hprev = np.empty((nc * t_len, hid), hs.dtype)
+    shifted_states(h0, hs, n0, n1, hprev)
+    d_c = d[n0:n1].reshape(nc * t_len, d.shape[2])
+    gemm(True, False, 1.0, hprev, d_c, 0.0, dw_hh)
+    colsum_into(d_c, db)
+    return d_c
 
 
 @jit

@@ -46,6 +46,7 @@ import numpy as np
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._seq import run_chunks
 from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
 
 __all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY", "SERIAL_MAX_FLOPS"]
@@ -327,5 +328,140 @@ def _conv2d_backward_serial(x, w, y, dy, stride, pad, relu, need_dx, sparse_dens
     return dw2.reshape(kh, kw, c, co), acc[2]
 
 
-conv2d_forward = pair(conv2d_forward_np, conv2d_forward_nb)
-conv2d_backward = pair(conv2d_backward_np, conv2d_backward_nb)
+#: The staged twins multiply groups of images at once, as many as keep one group's patch
+#: matrix within this many bytes (about L2-sized; each group is a few Python-level calls).
+STAGED_GROUP_BYTES = 1 << 19
+
+
+def _staged_groups(n: int, p: int, k: int, itemsize: int, parts: int) -> tuple:
+    """Bounds of the threads' blocks of images, and images per group within a block."""
+    return _blocks(n, parts), max(1, STAGED_GROUP_BYTES // max(1, p * k * itemsize))
+
+
+@jit
+def _forward_group(x, kh, kw, stride, pt, pl, oh, ow, i0, i1, col):
+    """im2col of images ``i0 .. i1 - 1`` into the rows of ``col`` ``((i1 - i0)·P, K)``."""
+    p = oh * ow
+    for i in range(i0, i1):
+        im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col[(i - i0) * p : (i - i0 + 1) * p])
+
+
+def conv2d_forward_st(x, w, b, stride, pad, relu):
+    """Staged twin of :func:`conv2d_forward_np`: per group of images, compiled im2col, one
+    product by numpy's ``matmul``, compiled bias and ReLU; blocks of images on threads."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    oh, ow = output_size(h, wd, kh, kw, stride, pad)
+    p, k = oh * ow, kh * kw * c
+    y = np.empty((n * p, co), dtype=x.dtype)
+    w2 = w.reshape(k, co)
+    bounds, group = _staged_groups(n, p, k, x.itemsize, _parts(n, 2 * n * p * co * k))
+
+    def block(chunks, t):
+        col = np.empty((group * p, k), dtype=x.dtype)
+        for i0 in range(bounds[t], bounds[t + 1], group):
+            i1 = min(i0 + group, bounds[t + 1])
+            rows = slice(i0 * p, i1 * p)
+            _forward_group(x, kh, kw, stride, pad[0], pad[2], oh, ow, i0, i1, col)
+            np.matmul(col[: (i1 - i0) * p], w2, out=y[rows])
+            _bias_relu(y[rows], b, relu)
+
+    with serial_blas():
+        run_chunks(block, len(bounds) - 1)
+    return y.reshape(n, oh, ow, co)
+
+
+@jit
+def _backward_group(x, w, y, dy, stride, pad, relu, need_dx, sparse_max, i0, i1, acc, col, dz,
+                    dcol, dense):  # fmt: skip
+    """Images ``i0 .. i1 - 1`` of the staged backward pass, all but the dense products.
+
+    Fills ``dz`` (the gradient before the ReLU) and ``col`` for each image, adds into the
+    bias gradient and, for images whose ``dz`` is sparse, does their scatter-AXPYs; marks in
+    ``dense`` the images whose products the caller does with numpy.
+    """
+    dw_sparse, db = acc[1], acc[2]
+    h, wd, c = x.shape[1:]
+    kh, kw, _, co = w.shape
+    pt, pb, pl, pr = pad
+    oh = (h + pt + pb - kh) // stride + 1
+    ow = (wd + pl + pr - kw) // stride + 1
+    p = oh * ow
+    wt = np.ascontiguousarray(w.reshape(kh * kw * c, co).T)  # (C_out, K)
+    for i in range(i0, i1):
+        g = i - i0
+        dzi, coli, dcoli = dz[g * p : (g + 1) * p], col[g * p : (g + 1) * p], dcol[g]
+        nnz = _relu_grad(y[i], dy[i], relu, dzi)
+        dense[g] = nnz > sparse_max
+        if nnz == 0:
+            if need_dx:
+                dcoli[:] = 0
+            continue
+        for r in range(p):
+            for o in range(co):
+                db[o] += dzi[r, o]
+        im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, coli)
+        if not dense[g]:
+            _sparse_image(coli, dzi, wt, dw_sparse, dcoli, need_dx)
+
+
+@jit
+def _col2im_group(dcol, kh, kw, stride, pt, pl, oh, ow, i0, i1, dx):
+    for i in range(i0, i1):
+        col2im_image(dcol[i - i0], kh, kw, stride, pt, pl, oh, ow, dx[i])
+
+
+def conv2d_backward_st(x, w, y, dy, stride, pad, relu, need_dx):
+    """Staged twin of :func:`conv2d_backward_np`: per group of images, the compiled part of
+    :func:`conv2d_backward_nb`, with the dense images' products by numpy's ``matmul``."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    oh, ow = output_size(h, wd, kh, kw, stride, pad)
+    p, k = oh * ow, kh * kw * c
+    dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)
+    y3, dy3 = y.reshape(n, p, co), dy.reshape(n, p, co)
+    wt = np.ascontiguousarray(w.reshape(k, co).T)  # (C_out, K)
+    parts = _parts(n, 4 * y.size * k)
+    bounds, group = _staged_groups(n, p, 2 * k, x.itemsize, parts)
+    acc = [(np.zeros((k, co), x.dtype), np.zeros((co, k), x.dtype), np.zeros(co, x.dtype))
+           for _ in range(parts)]  # fmt: skip
+    sparse_max = SPARSE_MAX_DENSITY * p * co
+
+    def block(chunks, t):
+        col = np.empty((group * p, k), dtype=x.dtype)
+        dcol = np.empty((group, p, k), dtype=x.dtype)
+        dz = np.empty((group * p, co), dtype=x.dtype)
+        dense = np.empty(group, dtype=np.bool_)
+        dw_dense = acc[t][0]
+        for i0 in range(bounds[t], bounds[t + 1], group):
+            i1 = min(i0 + group, bounds[t + 1])
+            _backward_group(x, w, y3, dy3, stride, pad, relu, need_dx, sparse_max, i0, i1,
+                            acc[t], col, dz, dcol, dense)  # fmt: skip
+            picked = np.flatnonzero(dense[: i1 - i0])
+            if len(picked) == i1 - i0:  # every image dense: one product for the group
+                rows = slice(0, (i1 - i0) * p)
+                dw_dense += col[rows].T @ dz[rows]
+                if need_dx:
+                    np.matmul(dz[rows], wt, out=dcol[: i1 - i0].reshape(-1, k))
+            else:
+                for g in picked:
+                    rows = slice(g * p, (g + 1) * p)
+                    dw_dense += col[rows].T @ dz[rows]
+                    if need_dx:
+                        np.matmul(dz[rows], wt, out=dcol[g])
+            if need_dx:
+                _col2im_group(dcol, kh, kw, stride, pad[0], pad[2], oh, ow, i0, i1, dx)
+
+    with serial_blas():
+        run_chunks(block, parts)
+    dw2 = np.zeros((k, co), dtype=x.dtype)
+    db = np.zeros(co, dtype=x.dtype)
+    for dw_dense, dw_sparse, db_part in acc:  # in a fixed order, as the numba twin
+        dw2 += dw_dense
+        dw2 += dw_sparse.T
+        db += db_part
+    return dx, dw2.reshape(kh, kw, c, co), db
+
+
+conv2d_forward = pair(conv2d_forward_np, conv2d_forward_nb, conv2d_forward_st)
+conv2d_backward = pair(conv2d_backward_np, conv2d_backward_nb, conv2d_backward_st)

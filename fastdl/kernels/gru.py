@@ -44,15 +44,17 @@ from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
+    chunked_grads,
     colsum_into,
-    input_grads_dense,
-    input_grads_ids,
+    input_grads,
+    input_grads_st,
     n_chunks,
-    project_dense,
-    project_ids,
+    project,
+    project_st,
     run_chunks,
-    shifted_states,
     transposed,
+    weight_grads,
+    weight_grads_st,
 )
 from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np, _sigmoid
 
@@ -145,172 +147,168 @@ def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1):
-    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 3H)``; the
-    recurrent product computed transposed, ``qᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_chunk``)."""
-    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
-    h = h0[n0:n1].copy()
-    q_t = np.empty((3 * hid, nc), hs.dtype)
-    qr = np.empty(3 * hid, hs.dtype)
-    s = np.empty(2 * hid, hs.dtype)
-    u = np.empty(hid, hs.dtype)
-    for t in range(t_len):
-        gemm(False, True, 1.0, w_hh_t, h, 0.0, q_t)
-        for r in range(nc):
-            for k in range(3 * hid):
-                qr[k] = q_t[k, r]
-            xr, hr = xp[r * t_len + t], h[r]
-            act = acts[n0 + r, t]
-            qnr = qn[n0 + r, t]
-            for k in range(2 * hid):
-                s[k] = xr[k] + b_ih[k] + qr[k] + b_hh[k]
-            sigmoid_into(s, act[: 2 * hid])
-            for k in range(hid):
-                qnr[k] = qr[2 * hid + k] + b_hh[2 * hid + k]
-                u[k] = xr[2 * hid + k] + b_ih[2 * hid + k] + act[k] * qnr[k]
-            tanh_into(u, act[2 * hid :])
-            for k in range(hid):
-                cand = act[2 * hid + k]
-                hr[k] = cand + act[hid + k] * (hr[k] - cand)
-            hs[n0 + r, t] = hr
+def _forward_step(q_t, xp, b_ih, b_hh, h, hs, acts, qn, n0, t, qr, s, u):
+    """Step ``t`` on the chunk's rows, given ``q_t = W_hhᵀ h_{t-1}ᵀ`` ``(3H, nc)`` (without
+    ``b_hh``): the gates, then ``h`` in place (``qr`` ``(3H,)``, ``s`` ``(2H,)`` and ``u``
+    ``(H,)`` are scratch)."""
+    nc, t_len, hid = h.shape[0], hs.shape[1], hs.shape[2]
+    for r in range(nc):
+        for k in range(3 * hid):
+            qr[k] = q_t[k, r]
+        xr, hr = xp[r * t_len + t], h[r]
+        act = acts[n0 + r, t]
+        qnr = qn[n0 + r, t]
+        for k in range(2 * hid):
+            s[k] = xr[k] + b_ih[k] + qr[k] + b_hh[k]
+        sigmoid_into(s, act[: 2 * hid])
+        for k in range(hid):
+            qnr[k] = qr[2 * hid + k] + b_hh[2 * hid + k]
+            u[k] = xr[2 * hid + k] + b_ih[2 * hid + k] + act[k] * qnr[k]
+        tanh_into(u, act[2 * hid :])
+        for k in range(hid):
+            cand = act[2 * hid + k]
+            hr[k] = cand + act[hid + k] * (hr[k] - cand)
+        hs[n0 + r, t] = hr
 
 
 @jit
-def _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1):
-    """Backward through time on rows ``n0:n1``: fills ``dp``, ``dq`` and ``dh0`` for them."""
+def _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t):
+    """Step ``t`` backwards on the chunk's rows: ``dp_t`` and ``dq_t`` (also into ``dqb``),
+    and ``dh ← dh ⊙ z``, to which the caller adds ``dq_t W_hhᵀ``."""
+    nc, hid = dh.shape
+    for r in range(nc):
+        row = n0 + r
+        act, qnr = acts[row, t], qn[row, t]
+        h_prev = hs[row, t - 1] if t > 0 else h0[row]
+        dhr, dqr, dpr, dhsr = dh[r], dqb[r], dp[row, t], dhs[row, t]
+        for k in range(hid):
+            rg = act[k]
+            z = act[hid + k]
+            cand = act[2 * hid + k]
+            d = dhr[k] + dhsr[k]
+            dpn = d * (ONE - z) * (ONE - cand * cand)
+            dpr[k] = dpn * qnr[k] * rg * (ONE - rg)
+            dpr[hid + k] = d * (h_prev[k] - cand) * z * (ONE - z)
+            dpr[2 * hid + k] = dpn
+            dqr[k] = dpr[k]
+            dqr[hid + k] = dpr[hid + k]
+            dqr[2 * hid + k] = dpn * rg
+            dhr[k] = d * z
+        dq[row, t] = dqr
+
+
+@jit
+def _forward_frame(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
+    """The forward time loop on one chunk of rows; the recurrent product computed
+    transposed, ``qᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_frame``)."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    xp = np.empty((nc * t_len, 3 * hid), hs.dtype)
+    project(x, w_ih, n0, n1, xp)
+    h = h0[n0:n1].copy()
+    q_t = np.empty((3 * hid, nc), hs.dtype)
+    qr, s, u = np.empty(3 * hid, hs.dtype), np.empty(2 * hid, hs.dtype), np.empty(hid, hs.dtype)
+    for t in range(t_len):
+        gemm(False, True, 1.0, w_hh_t, h, 0.0, q_t)
+        _forward_step(q_t, xp, b_ih, b_hh, h, hs, acts, qn, n0, t, qr, s, u)
+
+
+def _forward_frame_st(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
+    """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    nc, hid, dt = n1 - n0, hs.shape[2], hs.dtype
+    xp = project_st(x, w_ih, n0, n1)
+    h = h0[n0:n1].copy()
+    q_t = np.empty((3 * hid, nc), dt)
+    qr, s, u = np.empty(3 * hid, dt), np.empty(2 * hid, dt), np.empty(hid, dt)
+    for t in range(hs.shape[1]):
+        np.matmul(w_hh_t, h.T, out=q_t)
+        _forward_step(q_t, xp, b_ih, b_hh, h, hs, acts, qn, n0, t, qr, s, u)
+
+
+@jit
+def _backward_frame(
+    x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0, dw_ih_p, dw_hh_p, dbi_p,
+    dbh_p, chunks, ch,
+):  # fmt: skip
+    """Backward through time on one chunk of rows, then its weight gradients."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
     dqb = np.empty((nc, 3 * hid), hs.dtype)
     for t in range(t_len - 1, -1, -1):
-        for r in range(nc):
-            row = n0 + r
-            act, qnr = acts[row, t], qn[row, t]
-            h_prev = hs[row, t - 1] if t > 0 else h0[row]
-            dhr, dqr, dpr, dhsr = dh[r], dqb[r], dp[row, t], dhs[row, t]
-            for k in range(hid):
-                rg = act[k]
-                z = act[hid + k]
-                cand = act[2 * hid + k]
-                d = dhr[k] + dhsr[k]
-                dpn = d * (ONE - z) * (ONE - cand * cand)
-                dpr[k] = dpn * qnr[k] * rg * (ONE - rg)
-                dpr[hid + k] = d * (h_prev[k] - cand) * z * (ONE - z)
-                dpr[2 * hid + k] = dpn
-                dqr[k] = dpr[k]
-                dqr[hid + k] = dpr[hid + k]
-                dqr[2 * hid + k] = dpn * rg
-                dhr[k] = d * z
-            dq[row, t] = dqr
+        _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t)
         gemm(False, False, 1.0, dqb, w_hh_t, 1.0, dh)
     dh0[n0:n1] = dh
-
-
-@jit
-def _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh, db_ih, db_hh):
-    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
-    hprev = np.empty((nc * t_len, hid), hs.dtype)
-    shifted_states(h0, hs, n0, n1, hprev)
-    dq_c = dq[n0:n1].reshape(nc * t_len, 3 * hid)
+    weight_grads(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
     dp_c = dp[n0:n1].reshape(nc * t_len, 3 * hid)
-    gemm(True, False, 1.0, hprev, dq_c, 0.0, dw_hh)
-    colsum_into(dq_c, db_hh)
-    colsum_into(dp_c, db_ih)
-    return dp_c
+    colsum_into(dp_c, dbi_p[ch])
+    input_grads(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _forward_dense(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
-    t_len, g3 = x.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
-    project_dense(x, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
-
-
-@jit
-def _forward_ids(ids, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
-    t_len, g3 = ids.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, g3), hs.dtype)
-    project_ids(ids, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, n0, n1)
-
-
-@jit
-def _backward_dense(
+def _backward_frame_st(
     x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0, dw_ih_p, dw_hh_p, dbi_p,
     dbh_p, chunks, ch,
 ):  # fmt: skip
+    """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
-    dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
-    input_grads_dense(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    nc, hid = n1 - n0, hs.shape[2]
+    dh = np.zeros((nc, hid), hs.dtype)
+    dqb = np.empty((nc, 3 * hid), hs.dtype)
+    for t in range(hs.shape[1] - 1, -1, -1):
+        _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t)
+        dh += dqb @ w_hh_t
+    dh0[n0:n1] = dh
+    weight_grads_st(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
+    dp_c = dp[n0:n1].reshape(-1, 3 * hid)
+    colsum_into(dp_c, dbi_p[ch])
+    input_grads_st(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _backward_ids(
-    ids, w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p, chunks, ch
-):
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, n0, n1)
-    dp_c = _weight_grads_chunk(h0, hs, dp, dq, n0, n1, dw_hh_p[ch], dbi_p[ch], dbh_p[ch])
-    input_grads_ids(ids, dp_c, n0, n1, dw_ih_p[ch])
-
-
-def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
-    """numba twin of :func:`gru_forward_np`: same arguments, dtypes and output shapes."""
+def _forward(frame, x, w_ih, w_hh, b_ih, b_hh, h0):
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
-    chunks = n_chunks(n)
-    w_hh_t = transposed(w_hh)
     with serial_blas():
-        if x.ndim == 2:
-            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn)
-        else:
-            run_chunks(_forward_dense, chunks, x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn)
+        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b_ih, b_hh, h0, hs, acts, qn)
     return hs, acts, qn
+
+
+def _backward(frame, x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
+    n, _, hid = hs.shape
+    dt = w_hh.dtype
+    need_dx = bool(need_dx) and x.ndim == 3
+    dp, dq = np.empty_like(acts), np.empty_like(acts)
+    dh0 = np.empty((n, hid), dt)
+    dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
+    args = (x, w_ih, transposed(w_hh), h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0)
+    shapes = [w_ih.shape, w_hh.shape, (3 * hid,), (3 * hid,)]
+    with serial_blas():
+        dw_ih, dw_hh, db_ih, db_hh = chunked_grads(frame, n_chunks(n), args, shapes, dt)
+    return (dx if need_dx else None), dw_ih, dw_hh, db_ih, db_hh, dh0
+
+
+def gru_forward_nb(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """numba twin of :func:`gru_forward_np`: same arguments, dtypes and output shapes."""
+    return _forward(_forward_frame, x, w_ih, w_hh, b_ih, b_hh, h0)
 
 
 def gru_backward_nb(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     """numba twin of :func:`gru_backward_np`: same arguments, dtypes and output shapes."""
-    n, t_len, hid = hs.shape
-    chunks = n_chunks(n)
-    dt = w_hh.dtype
-    w_hh_t = transposed(w_hh)
-    dp = np.empty_like(acts)
-    dq = np.empty_like(acts)
-    dh0 = np.empty((n, hid), dt)
-    dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
-    dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
-    dbi_p = np.empty((chunks, 3 * hid), dt)
-    dbh_p = np.empty((chunks, 3 * hid), dt)
-    with serial_blas():
-        if x.ndim == 2:
-            run_chunks(
-                _backward_ids, chunks, x, w_hh_t, h0, hs, acts, qn, dhs, dp, dq, dh0, dw_ih_p,
-                dw_hh_p, dbi_p, dbh_p,
-            )  # fmt: skip
-            dx = None
-        else:
-            need_dx = bool(need_dx)
-            dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            run_chunks(
-                _backward_dense, chunks, x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq,
-                dx, dh0, dw_ih_p, dw_hh_p, dbi_p, dbh_p,
-            )  # fmt: skip
-            dx = dx if need_dx else None
-    return (
-        dx,
-        dw_ih_p.sum(axis=0),
-        dw_hh_p.sum(axis=0),
-        dbi_p.sum(axis=0),
-        dbh_p.sum(axis=0),
-        dh0,
-    )
+    return _backward(_backward_frame, x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx)
 
 
-gru_forward = pair(gru_forward_np, gru_forward_nb)
-gru_backward = pair(gru_backward_np, gru_backward_nb)
+def gru_forward_st(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """Staged twin of :func:`gru_forward_np` (compiled steps, numpy's ``matmul``)."""
+    return _forward(_forward_frame_st, x, w_ih, w_hh, b_ih, b_hh, h0)
+
+
+def gru_backward_st(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
+    """Staged twin of :func:`gru_backward_np` (compiled steps, numpy's ``matmul``)."""
+    return _backward(_backward_frame_st, x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx)
+
+
+gru_forward = pair(gru_forward_np, gru_forward_nb, gru_forward_st)
+gru_backward = pair(gru_backward_np, gru_backward_nb, gru_backward_st)

@@ -34,7 +34,9 @@ The numba twins split the batch into one chunk per thread (``_seq.run_chunks``: 
 kernels on plain threads, not a ``prange`` region); each thread runs the whole time loop on
 its rows with single-threaded BLAS (the recurrent product per step, the projections and
 weight-gradient products once per chunk), and the per-chunk weight gradients are summed at
-the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``).
+the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``). The staged
+twins (``_st``, the ``numpy`` BLAS path) run the same compiled steps with the time loop in
+Python and every product by numpy's ``matmul``.
 """
 
 from __future__ import annotations
@@ -45,15 +47,16 @@ from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, gate_scales, scaled_tanh_into, tanh_into
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
-    colsum_into,
-    input_grads_dense,
-    input_grads_ids,
+    chunked_grads,
+    input_grads,
+    input_grads_st,
     n_chunks,
-    project_dense,
-    project_ids,
+    project,
+    project_st,
     run_chunks,
-    shifted_states,
     transposed,
+    weight_grads,
+    weight_grads_st,
 )
 
 __all__ = ["lstm_forward", "lstm_backward"]
@@ -191,174 +194,179 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1):
-    """The time loop on rows ``n0:n1``, given their projection ``xp`` ``(nc·T, 4H)``.
+def _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc):
+    """Step ``t`` on the chunk's rows, given ``a_t = W_hhᵀ h_{t-1}ᵀ`` ``(4H, nc)``: the gates,
+    then ``c`` and ``h`` in place (``ar`` ``(4H,)`` and ``tc`` ``(H,)`` are scratch)."""
+    nc, t_len, hid = h.shape[0], hs.shape[1], hs.shape[2]
+    g4 = 4 * hid
+    for r in range(nc):
+        xr = xp[r * t_len + t]
+        for k in range(g4):
+            ar[k] = a_t[k, r] + xr[k] + b[k]
+        act = acts[n0 + r, t]
+        scaled_tanh_into(ar, act, scale, shift)  # σ for i, f, o; tanh for g
+        cr, hr = c[r], h[r]
+        for k in range(hid):
+            cr[k] = act[hid + k] * cr[k] + act[k] * act[2 * hid + k]
+        tanh_into(cr, tc)
+        for k in range(hid):
+            hr[k] = act[3 * hid + k] * tc[k]
+        cs[n0 + r, t] = cr
+        hs[n0 + r, t] = hr
+
+
+@jit
+def _backward_step(c0, cs, acts, dhs, da, dh, dc, dab, tc, n0, t):
+    """Step ``t`` backwards on the chunk's rows: ``da_t`` into ``dab`` and ``da``, ``dc``
+    carried to ``t − 1`` in place; ``dh`` holds the gradient reaching ``h_t`` (before this
+    step's output gradient is added)."""
+    nc, hid = dh.shape
+    for r in range(nc):
+        row = n0 + r
+        act = acts[row, t]
+        c_prev = cs[row, t - 1] if t > 0 else c0[row]
+        dhr, dcr, dar, dhsr = dh[r], dc[r], dab[r], dhs[row, t]
+        for k in range(hid):
+            dhr[k] += dhsr[k]
+        tanh_into(cs[row, t], tc)
+        for k in range(hid):
+            i = act[k]
+            f = act[hid + k]
+            g = act[2 * hid + k]
+            o = act[3 * hid + k]
+            dck = dcr[k] + dhr[k] * o * (ONE - tc[k] * tc[k])
+            dar[k] = dck * g * i * (ONE - i)
+            dar[hid + k] = dck * c_prev[k] * f * (ONE - f)
+            dar[2 * hid + k] = dck * i * (ONE - g * g)
+            dar[3 * hid + k] = dhr[k] * tc[k] * o * (ONE - o)
+            dcr[k] = dck * f
+        da[row, t] = dar
+
+
+def _scratch(nc, hid, dtype):
+    """Per-chunk arrays of the time loops: ``(4H, nc)``, ``(nc, 4H)``, ``(4H,)``, ``(H,)``."""
+    return (np.empty((4 * hid, nc), dtype), np.empty((nc, 4 * hid), dtype),
+            np.empty(4 * hid, dtype), np.empty(hid, dtype))  # fmt: skip
+
+
+@jit
+def _forward_frame(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
+    """The forward time loop on one chunk of rows.
 
     The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
     rows per thread, OpenBLAS is about 1.7× faster in that orientation than for ``h W_hh``.
     """
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
-    g4 = 4 * hid
-    h = h0[n0:n1].copy()
-    c = c0[n0:n1].copy()
-    a_t = np.empty((g4, nc), hs.dtype)
-    ar = np.empty(g4, hs.dtype)
-    tc = np.empty(hid, hs.dtype)
+    xp = np.empty((nc * t_len, 4 * hid), hs.dtype)
+    project(x, w_ih, n0, n1, xp)
+    h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
+    a_t = np.empty((4 * hid, nc), hs.dtype)
+    ar, tc = np.empty(4 * hid, hs.dtype), np.empty(hid, hs.dtype)
     for t in range(t_len):
         gemm(False, True, 1.0, w_hh_t, h, 0.0, a_t)
-        for r in range(nc):
-            xr = xp[r * t_len + t]
-            for k in range(g4):
-                ar[k] = a_t[k, r] + xr[k] + b[k]
-            act = acts[n0 + r, t]
-            scaled_tanh_into(ar, act, scale, shift)  # σ for i, f, o; tanh for g
-            cr, hr = c[r], h[r]
-            for k in range(hid):
-                cr[k] = act[hid + k] * cr[k] + act[k] * act[2 * hid + k]
-            tanh_into(cr, tc)
-            for k in range(hid):
-                hr[k] = act[3 * hid + k] * tc[k]
-            cs[n0 + r, t] = cr
-            hs[n0 + r, t] = hr
+        _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
+
+
+def _forward_frame_st(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
+    """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    xp = project_st(x, w_ih, n0, n1)
+    h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
+    a_t, _, ar, tc = _scratch(n1 - n0, hs.shape[2], hs.dtype)
+    for t in range(hs.shape[1]):
+        np.matmul(w_hh_t, h.T, out=a_t)
+        _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
 
 
 @jit
-def _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1):
-    """Backward through time on rows ``n0:n1``: fills ``da``, ``dh0``, ``dc0`` for them.
-
-    ``dh_{t-1} = da_t W_hhᵀ`` uses the contiguous copy ``w_hh_t`` (no transposed operand:
-    about 2× faster for few rows).
-    """
-    nc, t_len, hid = n1 - n0, cs.shape[1], cs.shape[2]
-    dh = np.zeros((nc, hid), cs.dtype)
-    dc = np.zeros((nc, hid), cs.dtype)
-    dab = np.empty((nc, 4 * hid), cs.dtype)
-    tc = np.empty(hid, cs.dtype)
+def _backward_frame(
+    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p,
+    db_p, chunks, ch,
+):  # fmt: skip
+    """Backward through time on one chunk of rows, then its weight gradients (into ``[ch]``
+    of the per-chunk arrays). ``dh_{t-1} = da_t W_hhᵀ`` uses the contiguous copy ``w_hh_t``
+    (no transposed operand: about 2× faster for few rows)."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    dh = np.zeros((nc, hid), hs.dtype)
+    dc = np.zeros((nc, hid), hs.dtype)
+    dab = np.empty((nc, 4 * hid), hs.dtype)
+    tc = np.empty(hid, hs.dtype)
     for t in range(t_len - 1, -1, -1):
-        for r in range(nc):
-            row = n0 + r
-            act = acts[row, t]
-            c_prev = cs[row, t - 1] if t > 0 else c0[row]
-            dhr, dcr, dar, dhsr = dh[r], dc[r], dab[r], dhs[row, t]
-            for k in range(hid):
-                dhr[k] += dhsr[k]
-            tanh_into(cs[row, t], tc)
-            for k in range(hid):
-                i = act[k]
-                f = act[hid + k]
-                g = act[2 * hid + k]
-                o = act[3 * hid + k]
-                dck = dcr[k] + dhr[k] * o * (ONE - tc[k] * tc[k])
-                dar[k] = dck * g * i * (ONE - i)
-                dar[hid + k] = dck * c_prev[k] * f * (ONE - f)
-                dar[2 * hid + k] = dck * i * (ONE - g * g)
-                dar[3 * hid + k] = dhr[k] * tc[k] * o * (ONE - o)
-                dcr[k] = dck * f
-            da[row, t] = dar
+        _backward_step(c0, cs, acts, dhs, da, dh, dc, dab, tc, n0, t)
         gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
     dc0[n0:n1] = dc
+    da_c = weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _forward_dense(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
-    t_len, g4 = x.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
-    project_dense(x, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
-
-
-@jit
-def _forward_ids(ids, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
-    t_len, g4 = ids.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, g4), hs.dtype)
-    project_ids(ids, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, n0, n1)
-
-
-@jit
-def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
-    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
-    hprev = np.empty((nc * t_len, hid), hs.dtype)
-    shifted_states(h0, hs, n0, n1, hprev)
-    da_c = da[n0:n1].reshape(nc * t_len, da.shape[2])
-    gemm(True, False, 1.0, hprev, da_c, 0.0, dw_hh)
-    colsum_into(da_c, db)
-    return da_c
-
-
-@jit
-def _backward_dense(
-    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p, db_p,
-    chunks, ch,
+def _backward_frame_st(
+    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p,
+    db_p, chunks, ch,
 ):  # fmt: skip
+    """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
-    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    nc, hid = n1 - n0, hs.shape[2]
+    dh, dc = np.zeros((nc, hid), hs.dtype), np.zeros((nc, hid), hs.dtype)
+    _, dab, _, tc = _scratch(nc, hid, hs.dtype)
+    for t in range(hs.shape[1] - 1, -1, -1):
+        _backward_step(c0, cs, acts, dhs, da, dh, dc, dab, tc, n0, t)
+        np.matmul(dab, w_hh_t, out=dh)
+    dh0[n0:n1] = dh
+    dc0[n0:n1] = dc
+    da_c = weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _backward_ids(
-    ids, w_hh_t, h0, c0, hs, cs, acts, dhs, da, dh0, dc0, dw_ih_p, dw_hh_p, db_p, chunks, ch
-):
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, c0, cs, acts, dhs, da, dh0, dc0, n0, n1)
-    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
-
-
-def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
-    """numba twin of :func:`lstm_forward_np`: same arguments, dtypes and output shapes."""
+def _forward(frame, x, w_ih, w_hh, b, h0, c0):
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
-    chunks = n_chunks(n)
-    w_hh_t = transposed(w_hh)
     scale, shift = gate_scales("ssts", hid, w_hh.dtype)
     with serial_blas():
-        if x.ndim == 2:
-            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts)
-        else:
-            run_chunks(
-                _forward_dense, chunks, x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts
-            )
+        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b, scale, shift, h0, c0,
+                   hs, cs, acts)  # fmt: skip
     return hs, cs, acts
+
+
+def _backward(frame, x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
+    n, _, hid = hs.shape
+    dt = w_hh.dtype
+    need_dx = bool(need_dx) and x.ndim == 3
+    da = np.empty_like(acts)
+    dh0, dc0 = np.empty((n, hid), dt), np.empty((n, hid), dt)
+    dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
+    args = (x, w_ih, transposed(w_hh), h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0)
+    with serial_blas():
+        dw_ih, dw_hh, db = chunked_grads(
+            frame, n_chunks(n), args, [w_ih.shape, w_hh.shape, (4 * hid,)], dt
+        )
+    return (dx if need_dx else None), dw_ih, dw_hh, db, dh0, dc0
+
+
+def lstm_forward_nb(x, w_ih, w_hh, b, h0, c0):
+    """numba twin of :func:`lstm_forward_np`: same arguments, dtypes and output shapes."""
+    return _forward(_forward_frame, x, w_ih, w_hh, b, h0, c0)
 
 
 def lstm_backward_nb(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     """numba twin of :func:`lstm_backward_np`: same arguments, dtypes and output shapes."""
-    n, t_len, hid = hs.shape
-    chunks = n_chunks(n)
-    dt = w_hh.dtype
-    da = np.empty_like(acts)
-    dh0 = np.empty((n, hid), dt)
-    dc0 = np.empty((n, hid), dt)
-    dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
-    dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
-    db_p = np.empty((chunks, 4 * hid), dt)
-    w_hh_t = transposed(w_hh)
-    with serial_blas():
-        if x.ndim == 2:
-            run_chunks(
-                _backward_ids, chunks, x, w_hh_t, h0, c0, hs, cs, acts, dhs, da, dh0, dc0,
-                dw_ih_p, dw_hh_p, db_p,
-            )  # fmt: skip
-            dx = None
-        else:
-            need_dx = bool(need_dx)
-            dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            run_chunks(
-                _backward_dense, chunks, x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da,
-                dx, dh0, dc0, dw_ih_p, dw_hh_p, db_p,
-            )  # fmt: skip
-            dx = dx if need_dx else None
-    return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0, dc0
+    return _backward(_backward_frame, x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx)
 
 
-lstm_forward = pair(lstm_forward_np, lstm_forward_nb)
-lstm_backward = pair(lstm_backward_np, lstm_backward_nb)
+def lstm_forward_st(x, w_ih, w_hh, b, h0, c0):
+    """Staged twin of :func:`lstm_forward_np` (compiled steps, numpy's ``matmul``)."""
+    return _forward(_forward_frame_st, x, w_ih, w_hh, b, h0, c0)
+
+
+def lstm_backward_st(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
+    """Staged twin of :func:`lstm_backward_np` (compiled steps, numpy's ``matmul``)."""
+    return _backward(_backward_frame_st, x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx)
+
+
+lstm_forward = pair(lstm_forward_np, lstm_forward_nb, lstm_forward_st)
+lstm_backward = pair(lstm_backward_np, lstm_backward_nb, lstm_backward_st)

@@ -1,22 +1,18 @@
-"""Matrix products: ``(M, K) @ (K, N)`` split over threads, and batched ``(B, M, K) @ (B, K, N)``.
+"""The dense layer's matrix product ``op(a) @ op(b)``, split over threads.
 
 Notation
 --------
-B      matrices in the batch
 M, K   rows and columns of ``op(a)``
 K, N   rows and columns of ``op(b)``
 
-``op(a)`` is ``a`` or, with ``trans_a``, ``a`` with its last two axes swapped (then ``a`` is
-stored ``(B, K, M)``); the same for ``b``. The output is ``(B, M, N)``:
-``out[i] = op(a[i]) @ op(b[i])``.
+``op(a)`` is ``a`` or, with ``trans_a``, ``a.T`` (then ``a`` is stored ``(K, M)``); the same
+for ``b``. ``matmul(a, b, trans_a, trans_b)`` returns ``op(a) @ op(b)``, ``(M, N)``: the dense
+layer's forward product, input gradient and weight gradient.
 
-``matmul(a, b, trans_a, trans_b)`` is the same for one pair of 2-D matrices: ``op(a) @ op(b)``,
-``(M, N)``. It is the dense layer's product (forward, input gradient, weight gradient).
-
-The numba twins never start BLAS's own thread pool beside numba's (the two would take turns
-on the same cores; see :mod:`fastdl.kernels._blas`): ``batched_matmul`` gives each thread its
-own matrices, ``matmul`` gives each thread a block of the output's rows (or columns, when it
-is wider than tall), and every thread calls a single-threaded GEMM. Inside a network pass
+The numba twin never starts BLAS's own thread pool beside numba's (the two would take turns
+on the same cores; see :mod:`fastdl.kernels._blas`): it gives each thread a block of the
+output's rows (or columns, when it is wider than tall), and every thread calls a
+single-threaded GEMM. Inside a network pass
 NumPy's ``@`` runs on one BLAS thread, so ``matmul`` is what lets a dense layer use both
 cores. The blocks are cut by the thread count, so the same thread count gives the same bits;
 another thread count may change the last bits (BLAS sums the edge of a block in another order
@@ -30,8 +26,9 @@ import numpy as np
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._seq import run_chunks
 
-__all__ = ["matmul", "batched_matmul", "SERIAL_MAX_FLOPS"]
+__all__ = ["matmul", "SERIAL_MAX_FLOPS"]
 
 #: Products with fewer floating-point operations run on one thread, without waking the pool.
 SERIAL_MAX_FLOPS = 50_000_000
@@ -108,41 +105,23 @@ def _matmul_blocks(a, b, trans_a, trans_b, parts, out):
         _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out)
 
 
-def batched_matmul_np(a, b, trans_a, trans_b):
-    """``out[i] = op(a[i]) @ op(b[i])`` for every matrix ``i`` of the batch (NumPy twin).
+def matmul_st(a, b, trans_a, trans_b):
+    """Staged twin of :func:`matmul_np`: blocks of output rows over fastdl's threads, each
+    numpy's ``matmul`` on one BLAS thread (the ``numpy`` BLAS path)."""
+    dtype = np.result_type(a, b)
+    opa = (a.T if trans_a else a).astype(dtype, copy=False)
+    opb = (b.T if trans_b else b).astype(dtype, copy=False)
+    (m, k), n = opa.shape, opb.shape[1]
+    out = np.empty((m, n), dtype=dtype)
+    parts = 1 if 2 * m * n * k < SERIAL_MAX_FLOPS else max(1, min(config.get_num_threads(), m))
 
-    Parameters
-    ----------
-    a : ndarray, shape (B, M, K), or (B, K, M) with ``trans_a``; float32 or float64,
-        C-contiguous
-    b : ndarray, shape (B, K, N), or (B, N, K) with ``trans_b``; dtype of ``a``, C-contiguous
-    trans_a, trans_b : bool
-        Use the transpose of each matrix of ``a`` / ``b``.
+    def block(chunks, t):
+        rows = slice((m * t) // chunks, (m * (t + 1)) // chunks)
+        np.matmul(opa[rows], opb, out=out[rows])
 
-    Returns
-    -------
-    out : ndarray, shape (B, M, N), dtype of ``a``
-    """
-    opa = a.transpose(0, 2, 1) if trans_a else a
-    opb = b.transpose(0, 2, 1) if trans_b else b
-    return np.matmul(opa, opb)
-
-
-def batched_matmul_nb(a, b, trans_a, trans_b):
-    """numba twin of :func:`batched_matmul_np`: same contract, one matrix per thread."""
-    m = a.shape[2] if trans_a else a.shape[1]
-    n = b.shape[1] if trans_b else b.shape[2]
-    out = np.empty((a.shape[0], m, n), dtype=a.dtype)  # numpy's allocator (huge pages)
     with serial_blas():
-        _batched_matmul(a, b, trans_a, trans_b, out)
+        run_chunks(block, parts)
     return out
 
 
-@jit(parallel=True)
-def _batched_matmul(a, b, trans_a, trans_b, out):
-    for i in prange(a.shape[0]):
-        gemm(trans_a, trans_b, 1.0, a[i], b[i], 0.0, out[i])
-
-
-matmul = pair(matmul_np, matmul_nb)
-batched_matmul = pair(batched_matmul_np, batched_matmul_nb)
+matmul = pair(matmul_np, matmul_nb, matmul_st)

@@ -33,15 +33,16 @@ from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._cell import ONE, chunk_bounds, tanh_into
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._seq import (
-    colsum_into,
-    input_grads_dense,
-    input_grads_ids,
+    chunked_grads,
+    input_grads,
+    input_grads_st,
     n_chunks,
-    project_dense,
-    project_ids,
+    project,
+    project_st,
     run_chunks,
-    shifted_states,
     transposed,
+    weight_grads,
+    weight_grads_st,
 )
 from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np
 
@@ -112,127 +113,135 @@ def rnn_backward_np(x, w_ih, w_hh, h0, hs, dhs, need_dx):
 
 
 @jit
-def _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1):
-    """The time loop on rows ``n0:n1``; the recurrent product computed transposed,
-    ``aᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_chunk``)."""
+def _forward_step(a_t, xp, b, h, hs, n0, t, ar):
+    """Step ``t`` on the chunk's rows, given ``a_t = W_hhᵀ h_{t-1}ᵀ`` ``(H, nc)``: ``h`` in
+    place (``ar`` ``(H,)`` is scratch)."""
+    nc, t_len, hid = h.shape[0], hs.shape[1], hs.shape[2]
+    for r in range(nc):
+        xr = xp[r * t_len + t]
+        for k in range(hid):
+            ar[k] = a_t[k, r] + xr[k] + b[k]
+        tanh_into(ar, h[r])
+        hs[n0 + r, t] = h[r]
+
+
+@jit
+def _backward_step(hs, dhs, da, dh, dab, n0, t):
+    """Step ``t`` backwards on the chunk's rows: ``da_t`` into ``dab`` and ``da`` from the
+    gradient ``dh`` reaching ``h_t`` (before this step's output gradient is added)."""
+    nc, hid = dh.shape
+    for r in range(nc):
+        row = n0 + r
+        hr, dhr, dar, dhsr = hs[row, t], dh[r], dab[r], dhs[row, t]
+        for k in range(hid):
+            dar[k] = (dhr[k] + dhsr[k]) * (ONE - hr[k] * hr[k])
+        da[row, t] = dar
+
+
+@jit
+def _forward_frame(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
+    """The forward time loop on one chunk of rows; the recurrent product computed
+    transposed, ``aᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_frame``)."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
+    xp = np.empty((nc * t_len, hid), hs.dtype)
+    project(x, w_ih, n0, n1, xp)
     h = h0[n0:n1].copy()
     a_t = np.empty((hid, nc), hs.dtype)
     ar = np.empty(hid, hs.dtype)
     for t in range(t_len):
         gemm(False, True, 1.0, w_hh_t, h, 0.0, a_t)
-        for r in range(nc):
-            xr = xp[r * t_len + t]
-            for k in range(hid):
-                ar[k] = a_t[k, r] + xr[k] + b[k]
-            tanh_into(ar, h[r])
-            hs[n0 + r, t] = h[r]
+        _forward_step(a_t, xp, b, h, hs, n0, t, ar)
+
+
+def _forward_frame_st(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
+    """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
+    hid = hs.shape[2]
+    xp = project_st(x, w_ih, n0, n1)
+    h = h0[n0:n1].copy()
+    a_t = np.empty((hid, n1 - n0), hs.dtype)
+    ar = np.empty(hid, hs.dtype)
+    for t in range(hs.shape[1]):
+        np.matmul(w_hh_t, h.T, out=a_t)
+        _forward_step(a_t, xp, b, h, hs, n0, t, ar)
 
 
 @jit
-def _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1):
+def _backward_frame(
+    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch
+):
+    """Backward through time on one chunk of rows, then its weight gradients."""
+    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
     dab = np.empty((nc, hid), hs.dtype)
     for t in range(t_len - 1, -1, -1):
-        for r in range(nc):
-            row = n0 + r
-            hr, dhr, dar, dhsr = hs[row, t], dh[r], dab[r], dhs[row, t]
-            for k in range(hid):
-                dar[k] = (dhr[k] + dhsr[k]) * (ONE - hr[k] * hr[k])
-            da[row, t] = dar
+        _backward_step(hs, dhs, da, dh, dab, n0, t)
         gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
+    da_c = weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh, db):
-    nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
-    hprev = np.empty((nc * t_len, hid), hs.dtype)
-    shifted_states(h0, hs, n0, n1, hprev)
-    da_c = da[n0:n1].reshape(nc * t_len, hid)
-    gemm(True, False, 1.0, hprev, da_c, 0.0, dw_hh)
-    colsum_into(da_c, db)
-    return da_c
-
-
-@jit
-def _forward_dense(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
-    t_len, hid = x.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
-    project_dense(x, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
-
-
-@jit
-def _forward_ids(ids, w_ih, w_hh_t, b, h0, hs, chunks, ch):
-    t_len, hid = ids.shape[1], w_hh_t.shape[0]
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    xp = np.empty(((n1 - n0) * t_len, hid), hs.dtype)
-    project_ids(ids, w_ih, n0, n1, xp)
-    _forward_chunk(xp, w_hh_t, b, h0, hs, n0, n1)
-
-
-@jit
-def _backward_dense(
+def _backward_frame_st(
     x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch
 ):
+    """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
-    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_dense(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    nc, hid = n1 - n0, hs.shape[2]
+    dh = np.zeros((nc, hid), hs.dtype)
+    dab = np.empty((nc, hid), hs.dtype)
+    for t in range(hs.shape[1] - 1, -1, -1):
+        _backward_step(hs, dhs, da, dh, dab, n0, t)
+        np.matmul(dab, w_hh_t, out=dh)
+    dh0[n0:n1] = dh
+    da_c = weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-@jit
-def _backward_ids(ids, w_hh_t, h0, hs, dhs, da, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch):
-    n0, n1 = chunk_bounds(ids.shape[0], chunks, ch)
-    _backward_chunk(w_hh_t, hs, dhs, da, dh0, n0, n1)
-    da_c = _weight_grads_chunk(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_ids(ids, da_c, n0, n1, dw_ih_p[ch])
+def _forward(frame, x, w_ih, w_hh, b, h0):
+    n, t_len = x.shape[:2]
+    hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
+    with serial_blas():
+        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b, h0, hs)
+    return hs
+
+
+def _backward(frame, x, w_ih, w_hh, h0, hs, dhs, need_dx):
+    n, _, hid = hs.shape
+    dt = w_hh.dtype
+    need_dx = bool(need_dx) and x.ndim == 3
+    da = np.empty_like(hs)
+    dh0 = np.empty((n, hid), dt)
+    dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
+    args = (x, w_ih, transposed(w_hh), h0, hs, dhs, need_dx, da, dx, dh0)
+    with serial_blas():
+        dw_ih, dw_hh, db = chunked_grads(
+            frame, n_chunks(n), args, [w_ih.shape, w_hh.shape, (hid,)], dt
+        )
+    return (dx if need_dx else None), dw_ih, dw_hh, db, dh0
 
 
 def rnn_forward_nb(x, w_ih, w_hh, b, h0):
     """numba twin of :func:`rnn_forward_np`: same arguments, dtypes and output shapes."""
-    n, t_len = x.shape[:2]
-    hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
-    chunks = n_chunks(n)
-    w_hh_t = transposed(w_hh)
-    with serial_blas():
-        if x.ndim == 2:
-            run_chunks(_forward_ids, chunks, x, w_ih, w_hh_t, b, h0, hs)
-        else:
-            run_chunks(_forward_dense, chunks, x, w_ih, w_hh_t, b, h0, hs)
-    return hs
+    return _forward(_forward_frame, x, w_ih, w_hh, b, h0)
 
 
 def rnn_backward_nb(x, w_ih, w_hh, h0, hs, dhs, need_dx):
     """numba twin of :func:`rnn_backward_np`: same arguments, dtypes and output shapes."""
-    n, t_len, hid = hs.shape
-    chunks = n_chunks(n)
-    dt = w_hh.dtype
-    w_hh_t = transposed(w_hh)
-    da = np.empty_like(hs)
-    dh0 = np.empty((n, hid), dt)
-    dw_ih_p = np.empty((chunks,) + w_ih.shape, dt)
-    dw_hh_p = np.empty((chunks,) + w_hh.shape, dt)
-    db_p = np.empty((chunks, hid), dt)
-    with serial_blas():
-        if x.ndim == 2:
-            run_chunks(
-                _backward_ids, chunks, x, w_hh_t, h0, hs, dhs, da, dh0, dw_ih_p, dw_hh_p, db_p
-            )
-            dx = None
-        else:
-            need_dx = bool(need_dx)
-            dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-            run_chunks(
-                _backward_dense, chunks, x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0,
-                dw_ih_p, dw_hh_p, db_p,
-            )  # fmt: skip
-            dx = dx if need_dx else None
-    return dx, dw_ih_p.sum(axis=0), dw_hh_p.sum(axis=0), db_p.sum(axis=0), dh0
+    return _backward(_backward_frame, x, w_ih, w_hh, h0, hs, dhs, need_dx)
 
 
-rnn_forward = pair(rnn_forward_np, rnn_forward_nb)
-rnn_backward = pair(rnn_backward_np, rnn_backward_nb)
+def rnn_forward_st(x, w_ih, w_hh, b, h0):
+    """Staged twin of :func:`rnn_forward_np` (compiled steps, numpy's ``matmul``)."""
+    return _forward(_forward_frame_st, x, w_ih, w_hh, b, h0)
+
+
+def rnn_backward_st(x, w_ih, w_hh, h0, hs, dhs, need_dx):
+    """Staged twin of :func:`rnn_backward_np` (compiled steps, numpy's ``matmul``)."""
+    return _backward(_backward_frame_st, x, w_ih, w_hh, h0, hs, dhs, need_dx)
+
+
+rnn_forward = pair(rnn_forward_np, rnn_forward_nb, rnn_forward_st)
+rnn_backward = pair(rnn_backward_np, rnn_backward_nb, rnn_backward_st)

@@ -24,8 +24,10 @@ CASES = [
 ]
 IDS = [c[0] for c in CASES]
 DTYPES = [np.float32, np.float64]
-# "nb" runs small work on one thread; "nb-par" forces the parallel path (blocks of images)
-IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par"]
+# "nb" runs small work on one thread; "nb-par" forces the parallel path (blocks of images);
+# "st" is the staged twin (the numpy BLAS path), "st-par" the same on threads, one image per
+# product
+IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par", "st", "st-par"]
 
 
 def tolerance(dtype, magnitude):
@@ -37,10 +39,10 @@ def tolerance(dtype, magnitude):
 @pytest.fixture
 def kernel(monkeypatch):
     def pick(fn, impl):
-        if impl == "nb-par":
+        if impl.endswith("-par"):
             monkeypatch.setattr(conv, "SERIAL_MAX_FLOPS", 0)
-            return fn.nb
-        return getattr(fn, impl)
+            monkeypatch.setattr(conv, "STAGED_GROUP_BYTES", 1)
+        return getattr(fn, impl.removesuffix("-par"))
 
     return pick
 
@@ -137,14 +139,29 @@ def test_numba_twin_matches_numpy_twin_at_model_shapes(dtype):
     b = rng.standard_normal(64).astype(dtype)
     pad = (0, 0, 0, 0)
     y_np = conv.conv2d_forward.np(x, w, b, 1, pad, True)
-    y_nb = conv.conv2d_forward.nb(x, w, b, 1, pad, True)
     tol = tolerance(dtype, 300.0)
-    np.testing.assert_allclose(y_nb, y_np, rtol=0, atol=tol)
+    for twin in (conv.conv2d_forward.nb, conv.conv2d_forward.st):
+        np.testing.assert_allclose(twin(x, w, b, 1, pad, True), y_np, rtol=0, atol=tol)
     for density in (1.0, 0.2):
         dy = (rng.standard_normal(y_np.shape) * (rng.random(y_np.shape) < density)).astype(dtype)
-        for got, want in zip(
-            conv.conv2d_backward.nb(x, w, y_np, dy, 1, pad, True, True),
-            conv.conv2d_backward.np(x, w, y_np, dy, 1, pad, True, True),
-            strict=True,
-        ):
-            np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(dtype, 1000.0))
+        want = conv.conv2d_backward.np(x, w, y_np, dy, 1, pad, True, True)
+        for twin in (conv.conv2d_backward.nb, conv.conv2d_backward.st):
+            for got, exp in zip(twin(x, w, y_np, dy, 1, pad, True, True), want, strict=True):
+                np.testing.assert_allclose(got, exp, rtol=0, atol=tolerance(dtype, 1000.0))
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="compiled twins unavailable in pure mode")
+@pytest.mark.parametrize("impl", ["nb", "st"])
+def test_backward_on_a_batch_of_dense_sparse_and_empty_images(impl):
+    """One group of the staged twin (and one block of the numba twin) mixes images whose
+    gradient is dense (products), sparse (scatter-AXPYs) and zero (skipped)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 7, 6, 5))
+    w = rng.standard_normal((3, 3, 5, 4))
+    y = conv.conv2d_forward.np(x, w, np.zeros(4), 1, (1, 1, 1, 1), False)
+    density = np.array([1.0, 0.0, 0.05, 1.0, 0.1, 0.0])[:, None, None, None]
+    dy = rng.standard_normal(y.shape) * (rng.random(y.shape) < density)
+    want = conv.conv2d_backward.np(x, w, y, dy, 1, (1, 1, 1, 1), False, True)
+    got = getattr(conv.conv2d_backward, impl)(x, w, y, dy, 1, (1, 1, 1, 1), False, True)
+    for g, e in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)

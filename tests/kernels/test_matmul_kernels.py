@@ -1,4 +1,4 @@
-"""Three tiers for the batched matrix product: naive loops → NumPy twin → numba twin."""
+"""Three tiers for the dense layer's matrix product: naive loops → NumPy twin → numba and staged twins."""
 
 from __future__ import annotations
 
@@ -9,37 +9,11 @@ import pytest
 from fastdl import config
 from fastdl.kernels import matmul
 
-IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb"]
-SHAPES = [(1, 1, 1, 1), (1, 3, 4, 5), (5, 7, 2, 6), (3, 16, 33, 9)]  # (B, M, K, N)
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize(
-    "trans",
-    [(False, False), (True, False), (False, True), (True, True)],
-    ids=["nn", "tn", "nt", "tt"],
-)
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_batched_matmul_matches_naive(shape, trans, dtype, impl):
-    bsz, m, k, n = shape
-    rng = np.random.default_rng(0)
-    a = (rng.standard_normal((bsz, m, k)) * 10).astype(dtype)
-    b = rng.standard_normal((bsz, k, n)).astype(dtype)
-    ta, tb = trans
-    a_in = np.ascontiguousarray(a.transpose(0, 2, 1)) if ta else a
-    b_in = np.ascontiguousarray(b.transpose(0, 2, 1)) if tb else b
-    got = getattr(matmul.batched_matmul, impl)(a_in, b_in, ta, tb)
-    assert got.dtype == dtype and got.shape == (bsz, m, n)
-    magnitude = naive.matmul(np.abs(a), np.abs(b))
-    eps = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(got, naive.matmul(a, b), rtol=0, atol=eps * (1 + magnitude.max()))
-
-
 # -- the 2-D product split over threads --------------------------------------------------------
 
-# "nb" as dispatched (small products on one thread); "nb-par" forces blocks on every product
-IMPLS_2D = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par"]
+# "nb" as dispatched (small products on one thread); "nb-par" forces blocks on every product;
+# "st"/"st-par" the same for the staged twin (the numpy BLAS path)
+IMPLS_2D = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "nb-par", "st", "st-par"]
 # (M, K, N): single rows and columns, K = 1, taller than wide (row blocks), wider than tall
 # (column blocks), odd sizes that split unevenly
 SHAPES_2D = [(1, 1, 1), (1, 5, 3), (4, 1, 6), (7, 3, 1), (33, 17, 5), (5, 17, 33), (24, 40, 9)]
@@ -73,9 +47,9 @@ def test_matmul_matches_naive(shape, trans, layout, dtype, impl, monkeypatch):
     m, k, n = shape
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a, b, a_in, b_in = operands(m, k, n, trans, layout, dtype, rng)
-    if impl == "nb-par":
+    if impl.endswith("-par"):
         monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
-        impl = "nb"
+        impl = impl.removesuffix("-par")
     got = getattr(matmul.matmul, impl)(a_in, b_in, *trans)
     assert got.dtype == dtype and got.shape == (m, n) and got.flags.c_contiguous
     expected = naive.matmul(a[None], b[None])[0]
@@ -138,9 +112,9 @@ def test_matmul_on_views_gemm_cannot_read_in_place(view, side, impl, monkeypatch
     rng = np.random.default_rng(5)
     odd = odd_views(rng, np.float32)[view]  # (40, 12)
     other = rng.standard_normal((12, 7)).astype(np.float32)
-    if impl == "nb-par":
+    if impl.endswith("-par"):
         monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
-        impl = "nb"
+        impl = impl.removesuffix("-par")
     fn = getattr(matmul.matmul, impl)
     if side == "a":  # odd @ other: (40, 7)
         got, expected = fn(odd, other, False, False), np.asarray(odd, np.float64) @ other
@@ -154,9 +128,9 @@ def test_matmul_promotes_mixed_dtypes_as_numpy_does(impl, monkeypatch):
     rng = np.random.default_rng(6)
     a = rng.standard_normal((9, 5))  # float64
     b = rng.standard_normal((5, 4)).astype(np.float32)
-    if impl == "nb-par":
+    if impl.endswith("-par"):
         monkeypatch.setattr(matmul, "SERIAL_MAX_FLOPS", 0)
-        impl = "nb"
+        impl = impl.removesuffix("-par")
     for x, y in ((a, b), (b.T, a.T)):
         got = getattr(matmul.matmul, impl)(x, y, False, False)
         assert got.dtype == np.float64

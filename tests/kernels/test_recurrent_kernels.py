@@ -19,7 +19,7 @@ SHAPES = [
 ]
 SHAPE_IDS = [f"N{n}-T{t}-D{d}-H{h}" for n, t, d, h in SHAPES]
 DTYPES = [np.float32, np.float64]
-IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb"]
+IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "st"]
 # Per cell: names of the gradients the backward kernel returns, of the states the forward
 # kernel exposes, and of everything it saves for the backward pass.
 CELLS = {
