@@ -1,4 +1,9 @@
-"""The ``fastdl`` console command: ``fastdl train MODEL [options]``.
+"""The ``fastdl`` console command: ``fastdl info`` and ``fastdl train MODEL [options]``.
+
+``fastdl info`` prints the versions, the thread count, whether the compiled kernels or the
+NumPy twins run, and which BLAS library and path the compiled kernels use (loudly when it is
+the slow loop fallback): the first thing to paste into a bug report. ``python -m fastdl``
+is the same command.
 
 Models (each a recipe in :mod:`fastdl.recipes`, written with the public API only):
 
@@ -21,10 +26,45 @@ RECIPES = {
 }
 
 
+def info_text() -> str:
+    """What ``fastdl info`` prints."""
+    import os
+    import platform
+
+    import numpy as np
+
+    import fastdl
+    from fastdl import config
+    from fastdl.kernels import _blas
+
+    lines = [
+        f"fastdl         {fastdl.__version__} ({os.path.dirname(fastdl.__file__)})",
+        f"Python         {platform.python_version()} on {platform.system()} {platform.machine()}",
+        f"numpy          {np.__version__}",
+    ]
+    if config.PURE_AT_IMPORT:
+        lines.append("numba          not used (FASTDL_PURE=1 or numba missing): NumPy twins")
+    else:
+        import numba
+
+        cache = os.environ.get("NUMBA_CACHE_DIR") or "__pycache__ beside each kernel file"
+        lines += [
+            f"numba          {numba.__version__}, threading layer {numba.config.THREADING_LAYER}",
+            f"numba cache    {cache}",
+        ]
+    lines.append(
+        f"threads        {config.get_num_threads()} (fd.set_num_threads, FASTDL_NUM_THREADS)"
+    )
+    lines.append(f"kernels        {'NumPy twins (pure)' if config.pure() else 'compiled (numba)'}")
+    lines.append(_blas.format_info())
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="fastdl", description="fastdl: train the book's models")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="versions, threads, and the BLAS library and path in use")
     train = sub.add_parser(
         "train", help="train a model (fastdl train MODEL --help for its options)"
     )
@@ -33,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         recipe = importlib.import_module(RECIPES[argv[1]])
         recipe.main(argv[2:])
         return 0
-    parser.parse_args(argv)  # prints usage and exits for anything else
+    args = parser.parse_args(argv)  # prints usage and exits for anything else
+    if args.command == "info":
+        print(info_text())
+        return 0
     return 2
 
 

@@ -84,6 +84,32 @@ class CharLSTMStep:
     track_gflops.unit = "GFLOP/s"
 
 
+class CharLSTMStepBLAS(CharLSTMStep):
+    """``CharLSTMStep`` on each BLAS path (``FASTDL_BLAS``), compiled kernels throughout."""
+
+    params = (list(config.BLAS_PATHS), ["T25-N32", "T64-N64"])
+    param_names = ["blas", "shape"]
+
+    def setup(self, blas, shape):
+        from .bench_cnn_step import check_blas
+
+        check_blas(blas)
+        with config.use_blas(blas):
+            super().setup("numba", shape)
+
+    def time_step(self, blas, shape):
+        with config.use_blas(blas):
+            self._step()
+
+    def track_tokens_per_s(self, blas, shape):
+        with config.use_blas(blas):
+            return per_second(self._step, self.tokens)
+
+    def track_gflops(self, blas, shape):
+        with config.use_blas(blas):
+            return super().track_gflops("numba", shape)
+
+
 class RecurrentLayer:
     params = (["rnn", "gru", "lstm"], ["numba", "numpy"])
     param_names = ["cell", "impl"]

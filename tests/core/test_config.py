@@ -79,3 +79,38 @@ def test_cli_rejects_an_unknown_model(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "no-such-model"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_fastdl_info_names_the_blas_path_and_library(capsys):
+    from fastdl import cli
+    from fastdl.kernels import _blas
+
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    report = _blas.info()
+    assert f"BLAS path      {report['path']} (" in out
+    if report["library"]:
+        assert report["library"] in out and report["symbols"][0] in out
+    assert f"numpy          {__import__('numpy').__version__}" in out
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="the BLAS path of compiled kernels")
+def test_python_m_fastdl_info_says_loudly_when_products_are_loops():
+    result = subprocess.run([sys.executable, "-m", "fastdl", "info"], capture_output=True,
+                            text=True, env={**os.environ, "FASTDL_BLAS": "loops"}, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "BLAS path      loops (compiled LOOP GEMMS" in result.stdout
+    assert "WARNING      matrix products run as loops" in result.stdout
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="the BLAS path of compiled kernels")
+def test_use_blas_restores_the_previous_path():
+    before = config.blas_path()
+    with config.use_blas("loops"):
+        assert config.blas_path() == "loops"
+        with pytest.raises(KeyError):
+            with config.use_blas("numpy"):
+                assert config.blas_path() == "numpy"
+                raise KeyError("boom")
+        assert config.blas_path() == "loops"
+    assert config.blas_path() == before

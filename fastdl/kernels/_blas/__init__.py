@@ -209,11 +209,15 @@ def format_info(report: dict | None = None) -> str:
     """:func:`info` as the lines ``fastdl info`` prints."""
     r = info() if report is None else report
     lines = [f"BLAS path      {r['path']} ({_PATH_TEXT[r['path']]})"]
-    lines.append(f"  requested    FASTDL_BLAS={r['requested']}; can run here: {', '.join(r['available'])}")
+    lines.append(
+        f"  requested    FASTDL_BLAS={r['requested']}; can run here: {', '.join(r['available'])}"
+    )
     if r["library"]:
         lines.append(f"  library      {r['provider']} {r['version'] or ''} {r['library']}".rstrip())
         lines.append(f"  found by     {r['found_by']}")
-        lines.append(f"  symbols      {r['symbols'][0]} / {r['symbols'][1]} ({r['int_bits']}-bit integers)")
+        lines.append(
+            f"  symbols      {r['symbols'][0]} / {r['symbols'][1]} ({r['int_bits']}-bit integers)"
+        )
     else:
         lines.append("  library      none found with a CBLAS sgemm/dgemm")
     lines.append(f"  numpy's BLAS {r['numpy_blas'] or 'none recorded'}")
@@ -224,7 +228,9 @@ def format_info(report: dict | None = None) -> str:
     for path, why in r["rejected"]:
         lines.append(f"  passed over  {path}: {why}")
     if r["path"] == "loops":
-        lines.append("  WARNING      matrix products run as loops; install numpy's PyPI wheels or SciPy")
+        lines.append(
+            "  WARNING      matrix products run as loops; install numpy's PyPI wheels or SciPy"
+        )
     return "\n".join(lines)
 
 

@@ -193,26 +193,22 @@ def fortran_targets() -> tuple[int, int]:
 
 
 @jit
-def _loop_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """``C = alpha·op(A)·op(B) + beta·C`` over flat row-major buffers, in i-p-j order."""
+def _loop_gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c):
+    """``C = alpha·op(A)·op(B) + beta·C`` in i-p-j order; ``a``, ``b``, ``c`` are 2-D views
+    whose rows are the leading dimension long (only the first columns are read)."""
     for i in range(m):
-        ci = i * ldc
+        ci = c[i]
         for j in range(n):
-            c[ci + j] = beta * c[ci + j] if beta != 0 else 0
+            ci[j] = beta * ci[j] if beta != 0 else 0
         for p in range(k):
-            aip = alpha * (a[p * lda + i] if trans_a else a[i * lda + p])
+            aip = alpha * (a[p, i] if trans_a else a[i, p])
             if trans_b:
                 for j in range(n):
-                    c[ci + j] += aip * b[j * ldb + p]
+                    ci[j] += aip * b[j, p]
             else:
+                bp = b[p]
                 for j in range(n):
-                    c[ci + j] += aip * b[p * ldb + j]
-
-
-@jit
-def _extent(rows, cols, ld):
-    """Numbers a row-major ``rows × cols`` matrix with leading dimension ``ld`` spans."""
-    return 0 if rows == 0 or cols == 0 else (rows - 1) * ld + cols
+                    ci[j] += aip * bp[j]
 
 
 def loop_targets() -> tuple[int, int]:
@@ -221,21 +217,17 @@ def loop_targets() -> tuple[int, int]:
 
         @cfunc(types.void(*CBLAS[np.float32]))
         def loops_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-            ra, ca = (k, m) if ta == TRANS else (m, k)
-            rb, cb = (n, k) if tb == TRANS else (k, n)
             _loop_gemm(ta == TRANS, tb == TRANS, m, n, k, alpha,
-                       carray(a, _extent(ra, ca, lda), np.float32), lda,
-                       carray(b, _extent(rb, cb, ldb), np.float32), ldb, beta,
-                       carray(c, _extent(m, n, ldc), np.float32), ldc)  # fmt: skip
+                       carray(a, (k if ta == TRANS else m, lda), np.float32),
+                       carray(b, (n if tb == TRANS else k, ldb), np.float32), beta,
+                       carray(c, (m, ldc), np.float32))  # fmt: skip
 
         @cfunc(types.void(*CBLAS[np.float64]))
         def loops_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-            ra, ca = (k, m) if ta == TRANS else (m, k)
-            rb, cb = (n, k) if tb == TRANS else (k, n)
             _loop_gemm(ta == TRANS, tb == TRANS, m, n, k, alpha,
-                       carray(a, _extent(ra, ca, lda), np.float64), lda,
-                       carray(b, _extent(rb, cb, ldb), np.float64), ldb, beta,
-                       carray(c, _extent(m, n, ldc), np.float64), ldc)  # fmt: skip
+                       carray(a, (k if ta == TRANS else m, lda), np.float64),
+                       carray(b, (n if tb == TRANS else k, ldb), np.float64), beta,
+                       carray(c, (m, ldc), np.float64))  # fmt: skip
 
         _made["loops"] = (loops_sgemm, loops_dgemm)
     return tuple(f.address for f in _made["loops"])

@@ -229,13 +229,18 @@ def _symbol(lib: ctypes.CDLL, name: str):
         return None
 
 
-def _plain_cblas_bits(lib: ctypes.CDLL, kind: str) -> int:
+def _plain_cblas_bits(lib: ctypes.CDLL, path: str, kind: str) -> int:
     """Integer width of a library's plain ``cblas_sgemm`` (see the module docstring)."""
-    config = _symbol(lib, "openblas_get_config")
+
+    def own_symbol(name):
+        fn = _symbol(lib, name)
+        return fn if fn is not None and _own(path, ctypes.cast(fn, ctypes.c_void_p).value) else None
+
+    config = own_symbol("openblas_get_config")
     if config is not None:
         config.restype = ctypes.c_char_p
         return 64 if b"USE64BITINT" in (config() or b"") else 32
-    size = _symbol(lib, "bli_info_get_blas_int_type_size")
+    size = own_symbol("bli_info_get_blas_int_type_size")
     if size is not None:
         size.restype = ctypes.c_int32  # a gint_t (32 or 64 bits): its value fits in the low half
         return 64 if size() == 64 else 32
@@ -244,8 +249,38 @@ def _plain_cblas_bits(lib: ctypes.CDLL, kind: str) -> int:
     return 32
 
 
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]  # fmt: skip
+
+
+def _file_of(address: int) -> str | None:
+    """The file that defines the code at ``address`` (``dladdr``; None where unknown)."""
+    if sys.platform == "win32":  # GetProcAddress looks in the module itself only
+        return None
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except (OSError, AttributeError):
+        return None
+    dladdr.argtypes, dladdr.restype = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)], ctypes.c_int
+    info = _DlInfo()
+    if not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        return None
+    return os.fsdecode(info.dli_fname)
+
+
+def _own(path: str, address: int) -> bool:
+    """True unless ``address`` is known to lie in another file than ``path``."""
+    where = _file_of(address)
+    return where is None or os.path.realpath(where) == os.path.realpath(path)
+
+
 def find_gemm(library: Library) -> CblasGemm:
     """Load ``library`` and return its CBLAS GEMM entry points.
+
+    A symbol lookup also finds the symbols of the libraries a file depends on, so the pairs
+    of :data:`SYMBOLS` that the file defines itself come first; re-exported ones (Accelerate's
+    umbrella framework re-exports vecLib's) are taken only when it defines none.
 
     Raises
     ------
@@ -255,15 +290,20 @@ def find_gemm(library: Library) -> CblasGemm:
         It exports none of the symbol pairs of :data:`SYMBOLS`.
     """
     lib = _load(library.path)
+    pairs = []
     for s_name, d_name, bits in SYMBOLS:
         s_fn, d_fn = _symbol(lib, s_name), _symbol(lib, d_name)
-        if s_fn is None or d_fn is None:
-            continue
+        if s_fn is not None and d_fn is not None:
+            own = _own(library.path, ctypes.cast(s_fn, ctypes.c_void_p).value)
+            pairs.append((not own, s_name, d_name, bits, s_fn, d_fn))
+    for _, s_name, d_name, bits, s_fn, d_fn in sorted(pairs, key=lambda p: p[0]):
         return CblasGemm(
             library=library,
             sgemm=s_name,
             dgemm=d_name,
-            int_bits=bits if bits is not None else _plain_cblas_bits(lib, library.kind),
+            int_bits=bits
+            if bits is not None
+            else _plain_cblas_bits(lib, library.path, library.kind),
             sgemm_address=ctypes.cast(s_fn, ctypes.c_void_p).value,
             dgemm_address=ctypes.cast(d_fn, ctypes.c_void_p).value,
         )
