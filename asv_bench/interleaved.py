@@ -6,6 +6,10 @@ the character LSTM, each in a fresh process; the table gives the median and rang
 measure. Run from the repository root::
 
     python asv_bench/interleaved.py --rounds 3
+
+``--blas`` measures instead the reference CNN step and the LSTM step (T 25, batch 32) on each
+BLAS path (``CNNStepBLAS``, ``CharLSTMStepBLAS``) and the NumPy twins, and gives each path's
+ratio to the ``cblas`` path and to the pure NumPy path.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ for impl, shape in (("numba", "T25-N32"), ("numba", "T64-N64"), ("numpy", "T25-N
 """
 
 
+BLAS = """
+from benchmarks import bench_cnn_step as b, bench_recurrent as r
+path = {path!r}
+out = {{}}
+if path == "pure":
+    s = b.CNNStep(); s.setup("numpy", "reference"); out["CNN step " + path] = s.track_images_per_s("numpy", "reference")
+    s = r.CharLSTMStep(); s.setup("numpy", "T25-N32"); out["LSTM step " + path] = s.track_tokens_per_s("numpy", "T25-N32")
+else:
+    s = b.CNNStepBLAS(); s.setup(path, "reference"); out["CNN step " + path] = s.track_images_per_s(path, "reference")
+    s = r.CharLSTMStepBLAS(); s.setup(path, "T25-N32"); out["LSTM step " + path] = s.track_tokens_per_s(path, "T25-N32")
+"""
+BLAS_PATHS = ("cblas", "scipy", "numpy", "loops", "pure")
+
+
 def measure(code: str) -> dict[str, float]:
     """Run ``code`` (which fills ``out``) in a fresh interpreter; {} if it cannot run."""
     script = f"import sys, json\nsys.path.insert(0, {str(HERE)!r})\n{code}\nprint(json.dumps(out))"
@@ -56,10 +74,12 @@ def measure(code: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--blas", action="store_true", help="compare the BLAS paths")
     args = parser.parse_args()
     runs: dict[str, list[float]] = {}
+    codes = [BLAS.format(path=p) for p in BLAS_PATHS] if args.blas else (FASTDL, TORCH, LSTM)
     for r in range(args.rounds):
-        for code in (FASTDL, TORCH, LSTM):
+        for code in codes:
             for name, value in measure(code).items():
                 runs.setdefault(name, []).append(value)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
@@ -68,6 +88,21 @@ def main() -> None:
             f"{name:55s} {statistics.median(values):>9,.0f}  "
             f"({min(values):,.0f}–{max(values):,.0f}, {len(values)} runs)"
         )
+    if args.blas:
+        print_ratios(runs, args.rounds)
+
+
+def print_ratios(runs: dict[str, list[float]], rounds: int) -> None:
+    """Each path's median ratio, round by round, to the cblas path and to the NumPy twins."""
+    for workload in ("CNN step", "LSTM step"):
+        for path in BLAS_PATHS[1:-1]:
+            mine = runs.get(f"{workload} {path}", [])
+            ratios = []
+            for ref in ("cblas", "pure"):
+                base = runs.get(f"{workload} {ref}", [])
+                per_round = [m / b for m, b in zip(mine, base, strict=False)]
+                ratios.append(f"{statistics.median(per_round):.2f}x {ref}" if per_round else "")
+            print(f"{workload} {path:6s} " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
