@@ -11,7 +11,7 @@ Every compiled kernel is decorated with :func:`jit` so its flags come from here:
   only the ``prange`` loops run in parallel, not the kernel's array expressions.
 
 With ``FASTDL_PURE=1`` (or without numba) numba is never imported: :func:`jit` then returns the
-plain Python function marked as uncompiled, and :func:`pair` always calls the NumPy twin.
+plain Python function, and :func:`pair` always calls the NumPy twin.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
 
     def decorate(f: Callable) -> Callable:
         if numba is None:
-            f._fastdl_uncompiled = True
             return f
         return numba.njit(parallel=dict(_PARALLEL) if parallel else False, **_FLAGS)(f)
 

@@ -46,7 +46,7 @@ import numpy as np
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels._seq import run_chunks
+from fastdl.kernels._threads import run_chunks
 from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
 
 __all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY", "SERIAL_MAX_FLOPS"]

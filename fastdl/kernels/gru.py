@@ -40,23 +40,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels._activation_rows import ONE, sigmoid_into, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._cell import ONE, chunk_bounds, sigmoid_into, tanh_into
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._seq import (
+from fastdl.kernels._recurrent import (
     chunked_grads,
     colsum_into,
     input_grads,
+    input_grads_np,
     input_grads_st,
-    n_chunks,
     project,
+    project_np,
     project_st,
-    run_chunks,
+    shifted_np,
+    sigmoid,
     transposed,
     weight_grads,
     weight_grads_st,
 )
-from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np, _sigmoid
+from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["gru_forward", "gru_backward"]
 
@@ -85,7 +87,7 @@ def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
     """
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
-    xp = _project_np(x, w_ih) + b_ih
+    xp = project_np(x, w_ih) + b_ih
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
@@ -93,7 +95,7 @@ def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
     for t in range(t_len):
         p = xp[:, t]
         q = h @ w_hh + b_hh
-        rz = _sigmoid(p[:, : 2 * hid] + q[:, : 2 * hid])
+        rz = sigmoid(p[:, : 2 * hid] + q[:, : 2 * hid])
         r, z = rz[:, :hid], rz[:, hid:]
         cand = np.tanh(p[:, 2 * hid :] + r * q[:, 2 * hid :])
         h = (1 - z) * cand + z * h
@@ -139,10 +141,10 @@ def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
         dq[:, t, 2 * hid :] = dpn * r
         dh = dh * z + dq[:, t] @ w_hh.T
     dq2 = dq.reshape(n * t_len, 3 * hid)
-    dw_hh = _shifted_np(h0, hs).T @ dq2
+    dw_hh = shifted_np(h0, hs).T @ dq2
     db_hh = dq2.sum(axis=0)
     db_ih = dp.reshape(n * t_len, 3 * hid).sum(axis=0)
-    dx, dw_ih = _input_grads_np(x, w_ih, dp, need_dx)
+    dx, dw_ih = input_grads_np(x, w_ih, dp, need_dx)
     return dx, dw_ih, dw_hh, db_ih, db_hh, dh
 
 

@@ -28,15 +28,20 @@ channels-last.
 ``col2im`` is the adjoint of ``im2col``: it adds every column entry back onto the pixel it
 came from (pixels in several patches receive the sum), which is the input gradient of
 ``im2col``.
+
+Two versions of each: for a batch in NumPy (:func:`im2col_np`, :func:`col2im_np`, used by
+the convolution's NumPy twin), and compiled for one image into a given matrix
+(:func:`im2col_image`, :func:`col2im_image`, used inside the convolution's numba twins, one
+image at a time so the matrix stays in cache).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit
 
-__all__ = ["im2col", "col2im", "output_size"]
+__all__ = ["im2col_np", "col2im_np", "im2col_image", "col2im_image", "output_size"]
 
 
 def output_size(h: int, w: int, kh: int, kw: int, stride: int, pad: tuple) -> tuple[int, int]:
@@ -46,7 +51,7 @@ def output_size(h: int, w: int, kh: int, kw: int, stride: int, pad: tuple) -> tu
 
 
 def im2col_np(x, kh, kw, stride, pad):
-    """Gather every ``KH × KW`` patch of ``x`` into one row of a matrix (NumPy twin).
+    """Gather every ``KH × KW`` patch of ``x`` into one row of a matrix (NumPy).
 
     Parameters
     ----------
@@ -67,15 +72,22 @@ def im2col_np(x, kh, kw, stride, pad):
     pt, pb, pl, pr = pad
     oh, ow = output_size(h, w, kh, kw, stride, pad)
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    # windows[n, y, x, c, i, j] = xp[n, y + i, x + j, c], for every top-left corner (y, x)
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-    windows = windows[:, : (oh - 1) * stride + 1 : stride, : (ow - 1) * stride + 1 : stride]
-    # reorder to (n, oh, ow, i, j, c) so that each row reads (kh, kw, c)
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, oh * ow, kh * kw * c)
+    patches = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # tap (i, j) of every window: one strided grid of pixels
+            grid = xp[
+                :, i : i + (oh - 1) * stride + 1 : stride, j : j + (ow - 1) * stride + 1 : stride
+            ]
+            patches[:, :, :, i, j] = grid
+    return patches.reshape(n, oh * ow, kh * kw * c)
 
 
 def col2im_np(col, h, w, kh, kw, stride, pad):
-    """Add every row of ``col`` back onto the patch it came from: the adjoint of im2col.
+    """Add every row of ``col`` back onto the patch it came from: the adjoint of im2col (NumPy).
+
+    The same loop as :func:`im2col_np`, with the copy from each tap's grid of pixels turned
+    into an addition onto it (pixels in several patches receive the sum).
 
     Parameters
     ----------
@@ -83,13 +95,13 @@ def col2im_np(col, h, w, kh, kw, stride, pad):
     h, w : int
         Image height H and width W.
     kh, kw, stride, pad
-        As for :func:`im2col`.
+        As for :func:`im2col_np`.
 
     Returns
     -------
     x : ndarray, shape (N, H, W, C), dtype of ``col``
-        ``x[n, y, x, c]`` is the sum of every column entry that :func:`im2col` copied from
-        pixel ``(y, x)`` of channel ``c``.
+        ``x[n, y, x, c]`` is the sum of every column entry that :func:`im2col_np` copied
+        from pixel ``(y, x)`` of channel ``c``.
     """
     n = col.shape[0]
     c = col.shape[2] // (kh * kw)
@@ -99,10 +111,11 @@ def col2im_np(col, h, w, kh, kw, stride, pad):
     patches = col.reshape(n, oh, ow, kh, kw, c)
     for i in range(kh):
         for j in range(kw):
-            # every output position's (i, j) tap lands on one strided grid of pixels
-            xp[
+            # tap (i, j) of every window: one strided grid of pixels
+            grid = xp[
                 :, i : i + (oh - 1) * stride + 1 : stride, j : j + (ow - 1) * stride + 1 : stride
-            ] += patches[:, :, :, i, j]
+            ]
+            grid += patches[:, :, :, i, j]
     return xp[:, pt : pt + h, pl : pl + w]
 
 
@@ -192,48 +205,3 @@ def col2im_image(col, kh, kw, stride, pt, pl, oh, ow, x):
                     dst = x[y, xx]
                     for q in range(c):
                         dst[q] += row[base + q]
-
-
-def im2col_nb(x, kh, kw, stride, pad):
-    """numba twin of :func:`im2col_np`: same contract; one image per thread at a time.
-
-    The output is allocated by numpy, whose allocator asks for huge pages for large arrays
-    (numba's does not): writing a fresh 42 MB matrix took 19 ms with numba's, 4.5 with it.
-    """
-    n, h, w, c = x.shape
-    oh, ow = output_size(h, w, kh, kw, stride, pad)
-    col = np.empty((n, oh * ow, kh * kw * c), dtype=x.dtype)
-    _im2col(x, kh, kw, stride, pad, col)
-    return col
-
-
-@jit(parallel=True)
-def _im2col(x, kh, kw, stride, pad, col):
-    n, h, w, c = x.shape
-    pt, pb, pl, pr = pad
-    oh = (h + pt + pb - kh) // stride + 1
-    ow = (w + pl + pr - kw) // stride + 1
-    for b in prange(n):
-        im2col_image(x[b], kh, kw, stride, pt, pl, oh, ow, col[b])
-
-
-def col2im_nb(col, h, w, kh, kw, stride, pad):
-    """numba twin of :func:`col2im_np`: same contract; one image per thread at a time."""
-    n = col.shape[0]
-    x = np.zeros((n, h, w, col.shape[2] // (kh * kw)), dtype=col.dtype)
-    _col2im(col, kh, kw, stride, pad, x)
-    return x
-
-
-@jit(parallel=True)
-def _col2im(col, kh, kw, stride, pad, x):
-    n, h, w, c = x.shape
-    pt, pb, pl, pr = pad
-    oh = (h + pt + pb - kh) // stride + 1
-    ow = (w + pl + pr - kw) // stride + 1
-    for b in prange(n):
-        col2im_image(col[b], kh, kw, stride, pt, pl, oh, ow, x[b])
-
-
-im2col = pair(im2col_np, im2col_nb)
-col2im = pair(col2im_np, col2im_nb)

@@ -30,11 +30,11 @@ Backward through time, with ``dh`` and ``dc`` the gradients reaching ``h_t`` and
 and after the loop, one product each: ``dW_hh = Σ_t h_{t-1}ᵀ da_t``, ``dW_ih = Σ_t x_tᵀ da_t``,
 ``db = Σ da``, ``dx = da W_ihᵀ``.
 
-The numba twins split the batch into one chunk per thread (``_seq.run_chunks``: nogil
+The numba twins split the batch into one chunk per thread (``_threads.run_chunks``: nogil
 kernels on plain threads, not a ``prange`` region); each thread runs the whole time loop on
 its rows with single-threaded BLAS (the recurrent product per step, the projections and
 weight-gradient products once per chunk), and the per-chunk weight gradients are summed at
-the end. For float32 they use a rational tanh (error < 4e-7, see ``_cell``). The staged
+the end. For float32 they use a rational tanh (error < 4e-7, see ``_activation_rows``). The staged
 twins (``_st``, the ``numpy`` BLAS path) run the same compiled steps with the time loop in
 Python and every product by numpy's ``matmul``.
 """
@@ -43,54 +43,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels._activation_rows import ONE, gate_scales, scaled_tanh_into, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._cell import ONE, chunk_bounds, gate_scales, scaled_tanh_into, tanh_into
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._seq import (
+from fastdl.kernels._recurrent import (
     chunked_grads,
     input_grads,
+    input_grads_np,
     input_grads_st,
-    n_chunks,
     project,
+    project_np,
     project_st,
-    run_chunks,
+    shifted_np,
+    sigmoid,
     transposed,
     weight_grads,
     weight_grads_st,
 )
+from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["lstm_forward", "lstm_backward"]
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * a) + 0.5
-
-
-def _project_np(x: np.ndarray, w_ih: np.ndarray) -> np.ndarray:
-    """``x @ w_ih`` over all time steps at once; integer ``x`` is a row gather."""
-    if x.ndim == 2:
-        return w_ih[x]
-    n, t_len, d = x.shape
-    return (x.reshape(n * t_len, d) @ w_ih).reshape(n, t_len, w_ih.shape[1])
-
-
-def _input_grads_np(x, w_ih, da, need_dx):
-    """``dW_ih`` (one product, or a scatter-add for token ids) and ``dx`` (or None)."""
-    g = da.shape[-1]
-    da2 = da.reshape(-1, g)
-    if x.ndim == 2:
-        # onehot(ids)ᵀ @ da: a product, because NumPy's scatter-add (np.add.at) is ~5× slower
-        onehot = np.eye(w_ih.shape[0], dtype=da.dtype)[x.reshape(-1)]
-        return None, onehot.T @ da2
-    n, t_len, d = x.shape
-    dw_ih = x.reshape(n * t_len, d).T @ da2
-    dx = (da2 @ w_ih.T).reshape(n, t_len, d) if need_dx else None
-    return dx, dw_ih
-
-
-def _shifted_np(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
-    """``h_{t-1}`` for every step, rows ``(n, t)`` flattened: ``(N·T, H)``."""
-    return np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1).reshape(-1, hs.shape[2])
 
 
 def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
@@ -119,27 +91,22 @@ def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
     """
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
-    xp = _project_np(x, w_ih) + b
+    xp = project_np(x, w_ih) + b  # x_t W_ih + b for every step at once
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
-    # σ(v) = ½·tanh(v/2) + ½: one tanh over all four blocks, with per-block scale and shift
-    # (½ and ½ for the sigmoid gates i, f, o; 1 and 0 for the tanh block g).
-    scale = np.full(4 * hid, 0.5, w_hh.dtype)
-    scale[2 * hid : 3 * hid] = 1
-    shift = np.where(scale == 1, 0, 0.5).astype(w_hh.dtype)
     h, c = h0, c0
     for t in range(t_len):
-        a = h @ w_hh
-        a += xp[:, t]
-        a *= scale
-        np.tanh(a, out=a)
-        a *= scale
-        a += shift
-        i, f, g, o = a[:, :hid], a[:, hid : 2 * hid], a[:, 2 * hid : 3 * hid], a[:, 3 * hid :]
+        a = xp[:, t] + h @ w_hh  # (N, 4H): blocks [i | f | g | o]
+        i = sigmoid(a[:, :hid])
+        f = sigmoid(a[:, hid : 2 * hid])
+        g = np.tanh(a[:, 2 * hid : 3 * hid])
+        o = sigmoid(a[:, 3 * hid :])
         c = f * c + i * g
         h = o * np.tanh(c)
-        acts[:, t], cs[:, t], hs[:, t] = a, c, h
+        acts[:, t, :hid], acts[:, t, hid : 2 * hid] = i, f
+        acts[:, t, 2 * hid : 3 * hid], acts[:, t, 3 * hid :] = g, o
+        cs[:, t], hs[:, t] = c, h
     return hs, cs, acts
 
 
@@ -187,9 +154,9 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
         dc *= a[:, hid : 2 * hid]  # dc_{t-1} = dc ⊙ f
         dh = d @ w_hh.T  # dh_{t-1}
     da2 = da.reshape(n * t_len, 4 * hid)
-    dw_hh = _shifted_np(h0, hs).T @ da2
+    dw_hh = shifted_np(h0, hs).T @ da2
     db = da2.sum(axis=0)
-    dx, dw_ih = _input_grads_np(x, w_ih, da, need_dx)
+    dx, dw_ih = input_grads_np(x, w_ih, da, need_dx)
     return dx, dw_ih, dw_hh, db, dh, dc
 
 

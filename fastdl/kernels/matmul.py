@@ -26,7 +26,7 @@ import numpy as np
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels._seq import run_chunks
+from fastdl.kernels._threads import run_chunks
 
 __all__ = ["matmul", "SERIAL_MAX_FLOPS"]
 

@@ -29,22 +29,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels._activation_rows import ONE, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._cell import ONE, chunk_bounds, tanh_into
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._seq import (
+from fastdl.kernels._recurrent import (
     chunked_grads,
     input_grads,
+    input_grads_np,
     input_grads_st,
-    n_chunks,
     project,
+    project_np,
     project_st,
-    run_chunks,
+    shifted_np,
     transposed,
     weight_grads,
     weight_grads_st,
 )
-from fastdl.kernels.lstm import _input_grads_np, _project_np, _shifted_np
+from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["rnn_forward", "rnn_backward"]
 
@@ -68,7 +69,7 @@ def rnn_forward_np(x, w_ih, w_hh, b, h0):
         Hidden states ``h_1 … h_T`` (the layer's output; also all backward needs).
     """
     n, t_len = x.shape[:2]
-    xp = _project_np(x, w_ih) + b
+    xp = project_np(x, w_ih) + b
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     h = h0
     for t in range(t_len):
@@ -106,9 +107,9 @@ def rnn_backward_np(x, w_ih, w_hh, h0, hs, dhs, need_dx):
         da[:, t] = dh * (1 - hs[:, t] * hs[:, t])
         dh = da[:, t] @ w_hh.T
     da2 = da.reshape(n * t_len, hid)
-    dw_hh = _shifted_np(h0, hs).T @ da2
+    dw_hh = shifted_np(h0, hs).T @ da2
     db = da2.sum(axis=0)
-    dx, dw_ih = _input_grads_np(x, w_ih, da, need_dx)
+    dx, dw_ih = input_grads_np(x, w_ih, da, need_dx)
     return dx, dw_ih, dw_hh, db, dh
 
 

@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import numpy as np
 import pytest
 
+import fastdl.kernels
 from fastdl import config
-from fastdl.kernels import conv, elementwise, im2col, matmul, pool, softmax
+from fastdl.kernels import conv, pool
 from fastdl.kernels._jit import pair
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
 
-PUBLIC = [
-    conv.conv2d_forward,
-    conv.conv2d_backward,
-    pool.maxpool_forward,
-    pool.maxpool_backward,
-    im2col.im2col,
-    im2col.col2im,
-    matmul.matmul,
-    elementwise.tanh_backward,
-    elementwise.sigmoid_backward,
-    elementwise.dropout_forward,
-    elementwise.dropout_backward,
-    softmax.softmax_ce_forward,
-    softmax.softmax_ce_backward,
-]
+
+def public_pairs():
+    """Every kernel pair that a kernel module exports in ``__all__``."""
+    found = []
+    for info in pkgutil.iter_modules(fastdl.kernels.__path__):
+        module = importlib.import_module(f"fastdl.kernels.{info.name}")
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if hasattr(obj, "np") and hasattr(obj, "nb"):
+                found.append(obj)
+    return found
+
+
+PUBLIC = public_pairs()
+# The kernels that multiply matrices, which have a staged twin for the numpy BLAS path
+STAGED = {"conv2d_forward", "conv2d_backward", "matmul", "rnn_forward", "rnn_backward",
+          "gru_forward", "gru_backward", "lstm_forward", "lstm_backward"}  # fmt: skip
+
+
+def test_every_kernel_family_is_found():
+    names = {fn.__name__ for fn in PUBLIC}
+    assert STAGED | {"maxpool_forward", "embedding_backward", "softmax_ce_forward",
+                     "dropout_forward", "tanh_backward"} <= names  # fmt: skip
 needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
 
 
@@ -34,6 +46,10 @@ def test_public_kernels_pair_a_numpy_twin_with_a_numba_twin(fn):
     assert fn.np.__name__ == fn.__name__ + "_np"
     assert fn.nb.__name__ == fn.__name__ + "_nb"
     assert fn.__doc__ == fn.np.__doc__ and "Parameters" in fn.__doc__
+    if fn.__name__ in STAGED:
+        assert fn.st.__name__ == fn.__name__ + "_st"
+    else:
+        assert not hasattr(fn, "st")
 
 
 def test_pair_routes_on_the_switch():
@@ -74,6 +90,8 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
     for name in ("_conv2d_backward", "_conv2d_backward_serial"):
         monkeypatch.setattr(conv, name, spy("nb-backward", getattr(conv, name)))
     monkeypatch.setattr(conv, "im2col_np", spy("np-im2col", conv.im2col_np))
+    monkeypatch.setattr(pool, "_pool_images", spy("nb-pool-serial", pool._pool_images))
+    monkeypatch.setattr(pool, "_maxpool_forward", spy("nb-pool-parallel", pool._maxpool_forward))
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
     layer = Conv2D(4, 3)
     y = layer.forward(x)
@@ -84,9 +102,14 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
         y = layer.forward(x)
         layer.backward(np.ones_like(y))
     assert calls == ["np-im2col", "np-im2col"]  # the NumPy forward, then the NumPy backward
-    pooled = MaxPool2D(2).forward(x)
-    n_compiled = len(pool._pool_images.signatures)  # small input: the one-thread path
-    assert n_compiled >= 1 and pooled.shape == (2, 3, 3, 3)
+    calls.clear()
+    pooled = MaxPool2D(2).forward(x)  # small input: the one-thread entry point
+    assert calls == ["nb-pool-serial"] and pooled.shape == (2, 3, 3, 3)
+    calls.clear()
+    big = np.zeros((9, 3, 64, 64), np.float32)  # past SERIAL_MAX_SIZE: the parallel one
+    assert big.size >= pool.SERIAL_MAX_SIZE
+    MaxPool2D(2).forward(big)
+    assert calls == ["nb-pool-parallel"]
 
 
 def test_one_thread_pool_at_a_time():

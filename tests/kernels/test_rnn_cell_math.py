@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastdl import config
-from fastdl.kernels import _cell
+from fastdl.kernels import _activation_rows as _cell
 
 pytestmark = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba helpers when not pure")
 

@@ -1,4 +1,4 @@
-"""Row helpers for the recurrent kernels: vectorisable tanh and sigmoid, chunk bounds.
+"""tanh and sigmoid over contiguous rows, in loops LLVM vectorises (the recurrent cells' math).
 
 The cell loops of :mod:`fastdl.kernels.rnn`, :mod:`~fastdl.kernels.gru` and
 :mod:`~fastdl.kernels.lstm` apply ``tanh`` and ``sigmoid`` to contiguous rows. libm's ``tanh``
@@ -25,7 +25,6 @@ __all__ = [
     "sigmoid_into",
     "scaled_tanh_into",
     "gate_scales",
-    "chunk_bounds",
     "ONE",
     "HALF",
 ]
@@ -97,12 +96,6 @@ def scaled_tanh_into(src, dst, scale, shift):
     tanh_into(src, dst)
     for k in range(dst.shape[0]):
         dst[k] = scale[k] * dst[k] + shift[k]
-
-
-@jit
-def chunk_bounds(n_rows, n_chunks, chunk):
-    """Rows ``[start, stop)`` of ``chunk`` when ``n_rows`` are split into ``n_chunks`` parts."""
-    return chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
 
 
 def gate_scales(blocks: str, hid: int, dtype) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,9 @@
-"""The frame every recurrent kernel shares: thread chunks, input projection and its gradients.
+"""What the RNN, GRU and LSTM kernels share: the input projection, its gradients, the weight
+gradients, and the per-thread partial sums.
 
-Every recurrent kernel splits the batch into one chunk of rows per thread; each thread runs
-the whole time loop on its rows (no synchronisation per step) with single-threaded BLAS.
+Every recurrent kernel splits the batch into one chunk of rows per thread
+(:mod:`fastdl.kernels._threads`); each thread runs the whole time loop on its rows (no
+synchronisation per step) with single-threaded BLAS.
 Shapes: ``x`` ``(N, T, D)`` float, or ``ids`` ``(N, T)`` integer token ids that stand for
 one-hot rows of width D (then the projection ``x @ W_ih`` is the row gather ``W_ih[ids]``
 and its weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projection ``xp``
@@ -10,23 +12,22 @@ and its weight gradient a scatter-add); ``w_ih`` ``(D, G·H)``; a chunk's projec
 :func:`project` and :func:`input_grads` take either kind of input: compiled code picks the
 dense or the token-id version from the type of ``x`` (a numba ``overload``), so each cell
 has one forward and one backward frame. The ``_st`` helpers are the same steps for the
-staged twins, with the matrix products done by numpy's ``matmul``.
+staged twins, with the matrix products done by numpy's ``matmul``; the ``_np`` helpers are
+the NumPy twins' versions.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from fastdl import config
 from fastdl.kernels._blas import gemm
 from fastdl.kernels._jit import jit, numba
 
 __all__ = [
-    "n_chunks",
-    "run_chunks",
+    "sigmoid",
+    "project_np",
+    "input_grads_np",
+    "shifted_np",
     "chunked_grads",
     "project",
     "input_grads",
@@ -40,40 +41,45 @@ __all__ = [
 ]
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = -1
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """The logistic function ``1 / (1 + exp(-a))``, written as ``½·tanh(a/2) + ½`` so that it
+    cannot overflow."""
+    return 0.5 * np.tanh(0.5 * a) + 0.5
 
 
-def run_chunks(kernel, chunks: int, *args) -> None:
-    """Call ``kernel(*args, chunks, ch)`` for every chunk ``ch``, in parallel.
-
-    The kernels are compiled with ``nogil=True`` (and the staged ones spend their time in
-    such kernels and in numpy's ``matmul``, which releases the GIL too), so plain threads run
-    them in parallel: chunk 0 on the calling thread, the others on a small pool of threads
-    that sleep on a lock in between. A numba ``prange`` region instead pays the threading
-    layer's wake-up each call (measured here with the workqueue layer: ~1 ms per region once
-    the main thread has done other work in between, two regions per training step).
-    """
-    global _pool, _pool_pid
-    stale = _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid()
-    if chunks > 1 and stale:  # (threads do not survive a fork: a child makes its own pool)
-        _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl")
-        _pool_pid = os.getpid()
-    futures = [_pool.submit(kernel, *args, chunks, ch) for ch in range(1, chunks)]
-    kernel(*args, chunks, 0)
-    for f in futures:
-        f.result()
+def project_np(x: np.ndarray, w_ih: np.ndarray) -> np.ndarray:
+    """``x @ w_ih`` over all time steps at once; integer ``x`` is a row gather."""
+    if x.ndim == 2:
+        return w_ih[x]
+    n, t_len, d = x.shape
+    return (x.reshape(n * t_len, d) @ w_ih).reshape(n, t_len, w_ih.shape[1])
 
 
-def n_chunks(n_rows: int) -> int:
-    """Chunks to split a batch of ``n_rows`` into: one per thread, at most one per row."""
-    return max(1, min(config.get_num_threads(), n_rows))
+def input_grads_np(x, w_ih, da, need_dx):
+    """``dW_ih`` (one product, or a scatter-add for token ids) and ``dx`` (or None)."""
+    g = da.shape[-1]
+    da2 = da.reshape(-1, g)
+    if x.ndim == 2:
+        # onehot(ids)ᵀ @ da: a product, because NumPy's scatter-add (np.add.at) is ~5× slower
+        onehot = np.eye(w_ih.shape[0], dtype=da.dtype)[x.reshape(-1)]
+        return None, onehot.T @ da2
+    n, t_len, d = x.shape
+    dw_ih = x.reshape(n * t_len, d).T @ da2
+    dx = (da2 @ w_ih.T).reshape(n, t_len, d) if need_dx else None
+    return dx, dw_ih
+
+
+def shifted_np(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
+    """``h_{t-1}`` for every step, rows ``(n, t)`` flattened: ``(N·T, H)``."""
+    return np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1).reshape(-1, hs.shape[2])
 
 
 def chunked_grads(frame, chunks: int, args: tuple, shapes: list[tuple], dtype) -> list:
     """Run ``frame(*args, *partials, chunks, ch)`` over the chunks, where ``partials`` holds
     one ``(chunks, *shape)`` array per weight gradient that chunk ``ch`` fills at ``[ch]``;
     return their sums over the chunks (always in the same order)."""
+    from fastdl.kernels._threads import run_chunks
+
     partials = [np.empty((chunks,) + tuple(shape), dtype) for shape in shapes]
     run_chunks(frame, chunks, *args, *partials)
     return [p.sum(axis=0) for p in partials]
