@@ -75,13 +75,13 @@ def shifted_np(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
 
 
 def chunked_grads(frame, chunks: int, args: tuple, shapes: list[tuple], dtype) -> list:
-    """Run ``frame(*args, *partials, chunks, ch)`` over the chunks, where ``partials`` holds
-    one ``(chunks, *shape)`` array per weight gradient that chunk ``ch`` fills at ``[ch]``;
-    return their sums over the chunks (always in the same order)."""
+    """Run ``frame(*args, partials, chunks, ch)`` over the chunks, where ``partials`` is a
+    tuple of one ``(chunks, *shape)`` array per weight gradient that chunk ``ch`` fills at
+    ``[ch]``; return their sums over the chunks (always in the same order)."""
     from fastdl.kernels._threads import run_chunks
 
     partials = [np.empty((chunks,) + tuple(shape), dtype) for shape in shapes]
-    run_chunks(frame, chunks, *args, *partials)
+    run_chunks(frame, chunks, *args, tuple(partials))
     return [p.sum(axis=0) for p in partials]
 
 

@@ -40,24 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recurrent as rec
 from fastdl.kernels._activation_rows import ONE, sigmoid_into, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._recurrent import (
-    chunked_grads,
-    colsum_into,
-    input_grads,
-    input_grads_np,
-    input_grads_st,
-    project,
-    project_np,
-    project_st,
-    shifted_np,
-    sigmoid,
-    transposed,
-    weight_grads,
-    weight_grads_st,
-)
 from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["gru_forward", "gru_backward"]
@@ -68,8 +54,8 @@ def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
 
     Parameters
     ----------
-    x : ndarray, shape (N, T, D), float32 or float64; or shape (N, T), integer
-        Inputs; integer token ids in ``[0, D)`` stand for one-hot rows.
+    x : ndarray, shape (N, T, D) float, or (N, T) integer token ids
+        As for :func:`fastdl.kernels.rnn.rnn_forward_np`.
     w_ih : ndarray, shape (D, 3H)
     w_hh : ndarray, shape (H, 3H)
     b_ih, b_hh : ndarray, shape (3H,)
@@ -87,7 +73,7 @@ def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
     """
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
-    xp = project_np(x, w_ih) + b_ih
+    xp = rec.project_np(x, w_ih) + b_ih
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
@@ -95,7 +81,7 @@ def gru_forward_np(x, w_ih, w_hh, b_ih, b_hh, h0):
     for t in range(t_len):
         p = xp[:, t]
         q = h @ w_hh + b_hh
-        rz = sigmoid(p[:, : 2 * hid] + q[:, : 2 * hid])
+        rz = rec.sigmoid(p[:, : 2 * hid] + q[:, : 2 * hid])
         r, z = rz[:, :hid], rz[:, hid:]
         cand = np.tanh(p[:, 2 * hid :] + r * q[:, 2 * hid :])
         h = (1 - z) * cand + z * h
@@ -112,10 +98,9 @@ def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     x, w_ih, w_hh, h0 : as for :func:`gru_forward_np`
     hs, acts, qn : ndarray
         The outputs of :func:`gru_forward_np` for these inputs.
-    dhs : ndarray, shape (N, T, H)
-        Gradient of the loss with respect to ``hs``.
-    need_dx : bool
-        Compute ``dx`` (False for the first layer; always None for token ids).
+    dhs, need_dx
+        As for :func:`fastdl.kernels.rnn.rnn_backward_np`: the gradient with respect to
+        ``hs``, and whether to compute ``dx``.
 
     Returns
     -------
@@ -141,10 +126,10 @@ def gru_backward_np(x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
         dq[:, t, 2 * hid :] = dpn * r
         dh = dh * z + dq[:, t] @ w_hh.T
     dq2 = dq.reshape(n * t_len, 3 * hid)
-    dw_hh = shifted_np(h0, hs).T @ dq2
+    dw_hh = rec.shifted_np(h0, hs).T @ dq2
     db_hh = dq2.sum(axis=0)
     db_ih = dp.reshape(n * t_len, 3 * hid).sum(axis=0)
-    dx, dw_ih = input_grads_np(x, w_ih, dp, need_dx)
+    dx, dw_ih = rec.input_grads_np(x, w_ih, dp, need_dx)
     return dx, dw_ih, dw_hh, db_ih, db_hh, dh
 
 
@@ -200,13 +185,15 @@ def _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t):
 
 
 @jit
-def _forward_frame(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
+def _forward_frame(x, weights, state0, outs, chunks, ch):
     """The forward time loop on one chunk of rows; the recurrent product computed
     transposed, ``qᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_frame``)."""
+    w_ih, w_hh_t, b_ih, b_hh = weights
+    (h0,), (hs, acts, qn) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     xp = np.empty((nc * t_len, 3 * hid), hs.dtype)
-    project(x, w_ih, n0, n1, xp)
+    rec.project(x, w_ih, n0, n1, xp)
     h = h0[n0:n1].copy()
     q_t = np.empty((3 * hid, nc), hs.dtype)
     qr, s, u = np.empty(3 * hid, hs.dtype), np.empty(2 * hid, hs.dtype), np.empty(hid, hs.dtype)
@@ -215,11 +202,13 @@ def _forward_frame(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
         _forward_step(q_t, xp, b_ih, b_hh, h, hs, acts, qn, n0, t, qr, s, u)
 
 
-def _forward_frame_st(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch):
+def _forward_frame_st(x, weights, state0, outs, chunks, ch):
     """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    w_ih, w_hh_t, b_ih, b_hh = weights
+    (h0,), (hs, acts, qn) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, hid, dt = n1 - n0, hs.shape[2], hs.dtype
-    xp = project_st(x, w_ih, n0, n1)
+    xp = rec.project_st(x, w_ih, n0, n1)
     h = h0[n0:n1].copy()
     q_t = np.empty((3 * hid, nc), dt)
     qr, s, u = np.empty(3 * hid, dt), np.empty(2 * hid, dt), np.empty(hid, dt)
@@ -229,11 +218,10 @@ def _forward_frame_st(x, w_ih, w_hh_t, b_ih, b_hh, h0, hs, acts, qn, chunks, ch)
 
 
 @jit
-def _backward_frame(
-    x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0, dw_ih_p, dw_hh_p, dbi_p,
-    dbh_p, chunks, ch,
-):  # fmt: skip
+def _backward_frame(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Backward through time on one chunk of rows, then its weight gradients."""
+    (w_ih, w_hh_t), (h0, hs, acts, qn) = weights, saved
+    (dp, dq, dx, dh0), (dw_ih_p, dw_hh_p, dbi_p, dbh_p) = grads, partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -242,17 +230,16 @@ def _backward_frame(
         _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t)
         gemm(False, False, 1.0, dqb, w_hh_t, 1.0, dh)
     dh0[n0:n1] = dh
-    weight_grads(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
+    rec.weight_grads(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
     dp_c = dp[n0:n1].reshape(nc * t_len, 3 * hid)
-    colsum_into(dp_c, dbi_p[ch])
-    input_grads(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    rec.colsum_into(dp_c, dbi_p[ch])
+    rec.input_grads(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-def _backward_frame_st(
-    x, w_ih, w_hh_t, h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0, dw_ih_p, dw_hh_p, dbi_p,
-    dbh_p, chunks, ch,
-):  # fmt: skip
+def _backward_frame_st(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
+    (w_ih, w_hh_t), (h0, hs, acts, qn) = weights, saved
+    (dp, dq, dx, dh0), (dw_ih_p, dw_hh_p, dbi_p, dbh_p) = grads, partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, hid = n1 - n0, hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -261,10 +248,10 @@ def _backward_frame_st(
         _backward_step(h0, hs, acts, qn, dhs, dp, dq, dh, dqb, n0, t)
         dh += dqb @ w_hh_t
     dh0[n0:n1] = dh
-    weight_grads_st(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
+    rec.weight_grads_st(h0, hs, dq, n0, n1, dw_hh_p[ch], dbh_p[ch])
     dp_c = dp[n0:n1].reshape(-1, 3 * hid)
-    colsum_into(dp_c, dbi_p[ch])
-    input_grads_st(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    rec.colsum_into(dp_c, dbi_p[ch])
+    rec.input_grads_st(x, w_ih, dp_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 def _forward(frame, x, w_ih, w_hh, b_ih, b_hh, h0):
@@ -274,7 +261,8 @@ def _forward(frame, x, w_ih, w_hh, b_ih, b_hh, h0):
     acts = np.empty((n, t_len, 3 * hid), w_hh.dtype)
     qn = np.empty_like(hs)
     with serial_blas():
-        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b_ih, b_hh, h0, hs, acts, qn)
+        weights = (w_ih, rec.transposed(w_hh), b_ih, b_hh)
+        run_chunks(frame, n_chunks(n), x, weights, (h0,), (hs, acts, qn))
     return hs, acts, qn
 
 
@@ -285,10 +273,10 @@ def _backward(frame, x, w_ih, w_hh, h0, hs, acts, qn, dhs, need_dx):
     dp, dq = np.empty_like(acts), np.empty_like(acts)
     dh0 = np.empty((n, hid), dt)
     dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-    args = (x, w_ih, transposed(w_hh), h0, hs, acts, qn, dhs, need_dx, dp, dq, dx, dh0)
+    args = (x, (w_ih, rec.transposed(w_hh)), (h0, hs, acts, qn), dhs, need_dx, (dp, dq, dx, dh0))
     shapes = [w_ih.shape, w_hh.shape, (3 * hid,), (3 * hid,)]
     with serial_blas():
-        dw_ih, dw_hh, db_ih, db_hh = chunked_grads(frame, n_chunks(n), args, shapes, dt)
+        dw_ih, dw_hh, db_ih, db_hh = rec.chunked_grads(frame, n_chunks(n), args, shapes, dt)
     return (dx if need_dx else None), dw_ih, dw_hh, db_ih, db_hh, dh0
 
 

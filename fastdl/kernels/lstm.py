@@ -43,23 +43,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recurrent as rec
 from fastdl.kernels._activation_rows import ONE, gate_scales, scaled_tanh_into, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._recurrent import (
-    chunked_grads,
-    input_grads,
-    input_grads_np,
-    input_grads_st,
-    project,
-    project_np,
-    project_st,
-    shifted_np,
-    sigmoid,
-    transposed,
-    weight_grads,
-    weight_grads_st,
-)
 from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["lstm_forward", "lstm_backward"]
@@ -70,8 +57,8 @@ def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
 
     Parameters
     ----------
-    x : ndarray, shape (N, T, D), float32 or float64; or shape (N, T), integer
-        Inputs; integer token ids in ``[0, D)`` stand for one-hot rows.
+    x : ndarray, shape (N, T, D) float, or (N, T) integer token ids
+        As for :func:`fastdl.kernels.rnn.rnn_forward_np`.
     w_ih : ndarray, shape (D, 4H)
     w_hh : ndarray, shape (H, 4H)
     b : ndarray, shape (4H,)
@@ -91,17 +78,17 @@ def lstm_forward_np(x, w_ih, w_hh, b, h0, c0):
     """
     n, t_len = x.shape[:2]
     hid = w_hh.shape[0]
-    xp = project_np(x, w_ih) + b  # x_t W_ih + b for every step at once
+    xp = rec.project_np(x, w_ih) + b  # x_t W_ih + b for every step at once
     hs = np.empty((n, t_len, hid), w_hh.dtype)
     cs = np.empty_like(hs)
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     h, c = h0, c0
     for t in range(t_len):
         a = xp[:, t] + h @ w_hh  # (N, 4H): blocks [i | f | g | o]
-        i = sigmoid(a[:, :hid])
-        f = sigmoid(a[:, hid : 2 * hid])
+        i = rec.sigmoid(a[:, :hid])
+        f = rec.sigmoid(a[:, hid : 2 * hid])
         g = np.tanh(a[:, 2 * hid : 3 * hid])
-        o = sigmoid(a[:, 3 * hid :])
+        o = rec.sigmoid(a[:, 3 * hid :])
         c = f * c + i * g
         h = o * np.tanh(c)
         acts[:, t, :hid], acts[:, t, hid : 2 * hid] = i, f
@@ -118,10 +105,9 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     x, w_ih, w_hh, h0, c0 : as for :func:`lstm_forward_np`
     hs, cs, acts : ndarray
         The outputs of :func:`lstm_forward_np` for these inputs.
-    dhs : ndarray, shape (N, T, H)
-        Gradient of the loss with respect to ``hs``.
-    need_dx : bool
-        Compute ``dx`` (False for the first layer; always None for token ids).
+    dhs, need_dx
+        As for :func:`fastdl.kernels.rnn.rnn_backward_np`: the gradient with respect to
+        ``hs``, and whether to compute ``dx``.
 
     Returns
     -------
@@ -154,9 +140,9 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
         dc *= a[:, hid : 2 * hid]  # dc_{t-1} = dc ⊙ f
         dh = d @ w_hh.T  # dh_{t-1}
     da2 = da.reshape(n * t_len, 4 * hid)
-    dw_hh = shifted_np(h0, hs).T @ da2
+    dw_hh = rec.shifted_np(h0, hs).T @ da2
     db = da2.sum(axis=0)
-    dx, dw_ih = input_grads_np(x, w_ih, da, need_dx)
+    dx, dw_ih = rec.input_grads_np(x, w_ih, da, need_dx)
     return dx, dw_ih, dw_hh, db, dh, dc
 
 
@@ -217,16 +203,18 @@ def _scratch(nc, hid, dtype):
 
 
 @jit
-def _forward_frame(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
+def _forward_frame(x, weights, state0, outs, chunks, ch):
     """The forward time loop on one chunk of rows.
 
     The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
     rows per thread, OpenBLAS is about 1.7× faster in that orientation than for ``h W_hh``.
     """
+    w_ih, w_hh_t, b, scale, shift = weights
+    (h0, c0), (hs, cs, acts) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     xp = np.empty((nc * t_len, 4 * hid), hs.dtype)
-    project(x, w_ih, n0, n1, xp)
+    rec.project(x, w_ih, n0, n1, xp)
     h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
     a_t = np.empty((4 * hid, nc), hs.dtype)
     ar, tc = np.empty(4 * hid, hs.dtype), np.empty(hid, hs.dtype)
@@ -235,10 +223,12 @@ def _forward_frame(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunk
         _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
 
 
-def _forward_frame_st(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, chunks, ch):
+def _forward_frame_st(x, weights, state0, outs, chunks, ch):
     """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    w_ih, w_hh_t, b, scale, shift = weights
+    (h0, c0), (hs, cs, acts) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
-    xp = project_st(x, w_ih, n0, n1)
+    xp = rec.project_st(x, w_ih, n0, n1)
     h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
     a_t, _, ar, tc = _scratch(n1 - n0, hs.shape[2], hs.dtype)
     for t in range(hs.shape[1]):
@@ -247,13 +237,12 @@ def _forward_frame_st(x, w_ih, w_hh_t, b, scale, shift, h0, c0, hs, cs, acts, ch
 
 
 @jit
-def _backward_frame(
-    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p,
-    db_p, chunks, ch,
-):  # fmt: skip
+def _backward_frame(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Backward through time on one chunk of rows, then its weight gradients (into ``[ch]``
     of the per-chunk arrays). ``dh_{t-1} = da_t W_hhᵀ`` uses the contiguous copy ``w_hh_t``
     (no transposed operand: about 2× faster for few rows)."""
+    (w_ih, w_hh_t), (h0, c0, hs, cs, acts) = weights, saved
+    (da, dx, dh0, dc0), (dw_ih_p, dw_hh_p, db_p) = grads, partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -265,15 +254,14 @@ def _backward_frame(
         gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
     dc0[n0:n1] = dc
-    da_c = weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    da_c = rec.weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    rec.input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-def _backward_frame_st(
-    x, w_ih, w_hh_t, h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0, dw_ih_p, dw_hh_p,
-    db_p, chunks, ch,
-):  # fmt: skip
+def _backward_frame_st(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
+    (w_ih, w_hh_t), (h0, c0, hs, cs, acts) = weights, saved
+    (da, dx, dh0, dc0), (dw_ih_p, dw_hh_p, db_p) = grads, partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, hid = n1 - n0, hs.shape[2]
     dh, dc = np.zeros((nc, hid), hs.dtype), np.zeros((nc, hid), hs.dtype)
@@ -283,8 +271,8 @@ def _backward_frame_st(
         np.matmul(dab, w_hh_t, out=dh)
     dh0[n0:n1] = dh
     dc0[n0:n1] = dc
-    da_c = weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    da_c = rec.weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    rec.input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 def _forward(frame, x, w_ih, w_hh, b, h0, c0):
@@ -295,8 +283,8 @@ def _forward(frame, x, w_ih, w_hh, b, h0, c0):
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     scale, shift = gate_scales("ssts", hid, w_hh.dtype)
     with serial_blas():
-        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b, scale, shift, h0, c0,
-                   hs, cs, acts)  # fmt: skip
+        weights = (w_ih, rec.transposed(w_hh), b, scale, shift)
+        run_chunks(frame, n_chunks(n), x, weights, (h0, c0), (hs, cs, acts))
     return hs, cs, acts
 
 
@@ -307,9 +295,16 @@ def _backward(frame, x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
     da = np.empty_like(acts)
     dh0, dc0 = np.empty((n, hid), dt), np.empty((n, hid), dt)
     dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-    args = (x, w_ih, transposed(w_hh), h0, c0, hs, cs, acts, dhs, need_dx, da, dx, dh0, dc0)
+    args = (
+        x,
+        (w_ih, rec.transposed(w_hh)),
+        (h0, c0, hs, cs, acts),
+        dhs,
+        need_dx,
+        (da, dx, dh0, dc0),
+    )
     with serial_blas():
-        dw_ih, dw_hh, db = chunked_grads(
+        dw_ih, dw_hh, db = rec.chunked_grads(
             frame, n_chunks(n), args, [w_ih.shape, w_hh.shape, (4 * hid,)], dt
         )
     return (dx if need_dx else None), dw_ih, dw_hh, db, dh0, dc0

@@ -29,22 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recurrent as rec
 from fastdl.kernels._activation_rows import ONE, tanh_into
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair
-from fastdl.kernels._recurrent import (
-    chunked_grads,
-    input_grads,
-    input_grads_np,
-    input_grads_st,
-    project,
-    project_np,
-    project_st,
-    shifted_np,
-    transposed,
-    weight_grads,
-    weight_grads_st,
-)
 from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["rnn_forward", "rnn_backward"]
@@ -69,7 +57,7 @@ def rnn_forward_np(x, w_ih, w_hh, b, h0):
         Hidden states ``h_1 … h_T`` (the layer's output; also all backward needs).
     """
     n, t_len = x.shape[:2]
-    xp = project_np(x, w_ih) + b
+    xp = rec.project_np(x, w_ih) + b
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     h = h0
     for t in range(t_len):
@@ -107,9 +95,9 @@ def rnn_backward_np(x, w_ih, w_hh, h0, hs, dhs, need_dx):
         da[:, t] = dh * (1 - hs[:, t] * hs[:, t])
         dh = da[:, t] @ w_hh.T
     da2 = da.reshape(n * t_len, hid)
-    dw_hh = shifted_np(h0, hs).T @ da2
+    dw_hh = rec.shifted_np(h0, hs).T @ da2
     db = da2.sum(axis=0)
-    dx, dw_ih = input_grads_np(x, w_ih, da, need_dx)
+    dx, dw_ih = rec.input_grads_np(x, w_ih, da, need_dx)
     return dx, dw_ih, dw_hh, db, dh
 
 
@@ -140,13 +128,14 @@ def _backward_step(hs, dhs, da, dh, dab, n0, t):
 
 
 @jit
-def _forward_frame(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
+def _forward_frame(x, weights, state0, outs, chunks, ch):
     """The forward time loop on one chunk of rows; the recurrent product computed
     transposed, ``aᵀ = W_hhᵀ hᵀ`` (see ``lstm._forward_frame``)."""
+    (w_ih, w_hh_t, b), (h0,), (hs,) = weights, state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     xp = np.empty((nc * t_len, hid), hs.dtype)
-    project(x, w_ih, n0, n1, xp)
+    rec.project(x, w_ih, n0, n1, xp)
     h = h0[n0:n1].copy()
     a_t = np.empty((hid, nc), hs.dtype)
     ar = np.empty(hid, hs.dtype)
@@ -155,11 +144,12 @@ def _forward_frame(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
         _forward_step(a_t, xp, b, h, hs, n0, t, ar)
 
 
-def _forward_frame_st(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
+def _forward_frame_st(x, weights, state0, outs, chunks, ch):
     """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
+    (w_ih, w_hh_t, b), (h0,), (hs,) = weights, state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     hid = hs.shape[2]
-    xp = project_st(x, w_ih, n0, n1)
+    xp = rec.project_st(x, w_ih, n0, n1)
     h = h0[n0:n1].copy()
     a_t = np.empty((hid, n1 - n0), hs.dtype)
     ar = np.empty(hid, hs.dtype)
@@ -169,10 +159,10 @@ def _forward_frame_st(x, w_ih, w_hh_t, b, h0, hs, chunks, ch):
 
 
 @jit
-def _backward_frame(
-    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch
-):
+def _backward_frame(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Backward through time on one chunk of rows, then its weight gradients."""
+    (w_ih, w_hh_t), (h0, hs), (da, dx, dh0) = weights, saved, grads
+    dw_ih_p, dw_hh_p, db_p = partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -181,14 +171,14 @@ def _backward_frame(
         _backward_step(hs, dhs, da, dh, dab, n0, t)
         gemm(False, False, 1.0, dab, w_hh_t, 0.0, dh)
     dh0[n0:n1] = dh
-    da_c = weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    da_c = rec.weight_grads(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    rec.input_grads(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
-def _backward_frame_st(
-    x, w_ih, w_hh_t, h0, hs, dhs, need_dx, da, dx, dh0, dw_ih_p, dw_hh_p, db_p, chunks, ch
-):
+def _backward_frame_st(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Staged :func:`_backward_frame`: the products by numpy's ``matmul``."""
+    (w_ih, w_hh_t), (h0, hs), (da, dx, dh0) = weights, saved, grads
+    dw_ih_p, dw_hh_p, db_p = partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, hid = n1 - n0, hs.shape[2]
     dh = np.zeros((nc, hid), hs.dtype)
@@ -197,15 +187,15 @@ def _backward_frame_st(
         _backward_step(hs, dhs, da, dh, dab, n0, t)
         np.matmul(dab, w_hh_t, out=dh)
     dh0[n0:n1] = dh
-    da_c = weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
-    input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
+    da_c = rec.weight_grads_st(h0, hs, da, n0, n1, dw_hh_p[ch], db_p[ch])
+    rec.input_grads_st(x, w_ih, da_c, n0, n1, dw_ih_p[ch], dx, need_dx)
 
 
 def _forward(frame, x, w_ih, w_hh, b, h0):
     n, t_len = x.shape[:2]
     hs = np.empty((n, t_len, w_hh.shape[0]), w_hh.dtype)
     with serial_blas():
-        run_chunks(frame, n_chunks(n), x, w_ih, transposed(w_hh), b, h0, hs)
+        run_chunks(frame, n_chunks(n), x, (w_ih, rec.transposed(w_hh), b), (h0,), (hs,))
     return hs
 
 
@@ -216,9 +206,9 @@ def _backward(frame, x, w_ih, w_hh, h0, hs, dhs, need_dx):
     da = np.empty_like(hs)
     dh0 = np.empty((n, hid), dt)
     dx = np.empty(x.shape, dt) if need_dx else np.empty((0, 0, 0), dt)
-    args = (x, w_ih, transposed(w_hh), h0, hs, dhs, need_dx, da, dx, dh0)
+    args = (x, (w_ih, rec.transposed(w_hh)), (h0, hs), dhs, need_dx, (da, dx, dh0))
     with serial_blas():
-        dw_ih, dw_hh, db = chunked_grads(
+        dw_ih, dw_hh, db = rec.chunked_grads(
             frame, n_chunks(n), args, [w_ih.shape, w_hh.shape, (hid,)], dt
         )
     return (dx if need_dx else None), dw_ih, dw_hh, db, dh0
