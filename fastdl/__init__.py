@@ -16,7 +16,12 @@ OH, OW   output height and width
 T        time steps of a sequence
 D        input features
 H_hid    hidden units of a recurrent layer
-K        classes (logits per example)
+M, K     rows and inner dimension of a matrix
+         product ``(M, K) @ (K, N)``; for a
+         convolution K = KH·KW·C_in (one patch)
+P        output positions of a convolution, OH·OW
+classes  classes (logits per example)
+V, E     vocabulary size, embedding width
 =======  =====================================
 """
 
@@ -38,6 +43,7 @@ from fastdl.network import NeuralNetwork
 from fastdl.ops import (
     BiasAdd,
     Dropout,
+    Identity,
     LeakyReLU,
     Linear,
     Operation,
@@ -59,6 +65,7 @@ __all__ = [
     "set_num_threads",
     "Operation",
     "ParamOperation",
+    "Identity",
     "Linear",
     "Sigmoid",
     "Tanh",

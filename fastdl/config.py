@@ -36,9 +36,6 @@ __all__ = [
     "numba_available",
     "set_num_threads",
     "get_num_threads",
-    "on_threads_changed",
-    "on_compute",
-    "compute",
 ]
 
 

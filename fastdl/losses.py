@@ -11,8 +11,8 @@ import abc
 
 import numpy as np
 
+from fastdl.kernels.softmax import log_softmax, softmax_ce_backward, softmax_ce_forward
 from fastdl.ops.base import check_same_shape
-from fastdl.ops.softmax import cross_entropy_backward, cross_entropy_forward
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -86,6 +86,31 @@ class MeanSquaredError(Loss):
         return (self.prediction - self.target) * (2.0 / self.prediction.size)
 
 
+# The arithmetic of softmax cross-entropy. Integer labels (the usual case) go through the
+# kernels of fastdl.kernels.softmax; soft or one-hot float labels are handled here in NumPy.
+# Shapes: logits z (M, classes); labels (M,) integers or (M, classes) floats with rows
+# summing to 1; M is N or N·T.
+
+
+def _cross_entropy_forward(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean over rows of ``−Σ_k target_k log softmax(z)_k``, and ``softmax(z)`` ``(M, classes)``."""
+    if np.issubdtype(target.dtype, np.integer):
+        return softmax_ce_forward(z, target)
+    log_p = log_softmax(z)
+    loss = -(target * log_p).sum(dtype=np.float64) / z.shape[0]
+    return float(loss), np.exp(log_p)
+
+
+def _cross_entropy_backward(p: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """d(mean cross-entropy)/dz ``(M, classes)`` from the forward pass's probabilities ``p``."""
+    if np.issubdtype(target.dtype, np.integer):
+        return softmax_ce_backward(p, target)
+    # d/dz of −Σ y log softmax(z) is p·Σy − y: exactly p − y only for rows summing to 1.
+    grad = p * target.sum(axis=1, keepdims=True) - target
+    grad *= 1.0 / p.shape[0]
+    return grad
+
+
 class SoftmaxCrossEntropy(Loss):
     """Softmax cross-entropy from logits: the mean over examples of ``-log softmax(z)[y]``.
 
@@ -96,15 +121,15 @@ class SoftmaxCrossEntropy(Loss):
 
     Shape
     -----
-    - prediction (logits): ``(N, K)`` or ``(N, T, K)``.
-    - target: integer class ids ``(N,)`` / ``(N, T)`` in ``[0, K)``, or one-hot (or soft)
+    - prediction (logits): ``(N, classes)`` or ``(N, T, classes)``.
+    - target: integer class ids ``(N,)`` / ``(N, T)`` in ``[0, classes)``, or one-hot (or soft)
       labels of the logits' shape, each row non-negative and summing to 1.
     """
 
     def _check_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if prediction.ndim not in (2, 3):
             raise ValueError(
-                f"SoftmaxCrossEntropy: expected logits (N, K) or (N, T, K), got shape {prediction.shape}"
+                f"SoftmaxCrossEntropy: expected logits (N, classes) or (N, T, classes), got shape {prediction.shape}"
             )
         k = prediction.shape[-1]
         if np.issubdtype(target.dtype, np.integer):
@@ -138,17 +163,17 @@ class SoftmaxCrossEntropy(Loss):
 
     def _output(self) -> float:
         z = self.prediction.reshape(-1, self.prediction.shape[-1])
-        loss, self._probs = cross_entropy_forward(z, self._rows(self.target, z.shape[0]))
+        loss, self._probs = _cross_entropy_forward(z, self._rows(self.target, z.shape[0]))
         return loss
 
     def _input_grad(self) -> np.ndarray:
         p = self._probs
-        grad = cross_entropy_backward(p, self._rows(self.target, p.shape[0]))
+        grad = _cross_entropy_backward(p, self._rows(self.target, p.shape[0]))
         return grad.reshape(self.prediction.shape)
 
     @staticmethod
     def _rows(target: np.ndarray, m: int) -> np.ndarray:
-        """Labels as one row per example: ``(M,)`` integers or ``(M, K)`` floats."""
+        """Labels as one row per example: ``(M,)`` integers or ``(M, classes)`` floats."""
         return (
             target.reshape(m) if np.issubdtype(target.dtype, np.integer) else target.reshape(m, -1)
         )

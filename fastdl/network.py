@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastdl import config
-from fastdl.layers.base import Layer
-from fastdl.layers.recurrent import carried_states, restore_states
+from fastdl._checks import positive_int
+from fastdl.layers.base import Layer, carried_states, restore_states
 from fastdl.losses import Loss
+from fastdl.ops.base import Operation
 
 __all__ = ["NeuralNetwork"]
 
@@ -50,6 +51,12 @@ class NeuralNetwork:
         if not layers:
             raise ValueError("NeuralNetwork: layers must not be empty")
         for i, layer in enumerate(layers):
+            if isinstance(layer, Operation):
+                raise TypeError(
+                    f"NeuralNetwork: layers[{i}] is {layer!r}, an Operation, not a Layer: an "
+                    "operation goes inside a layer, e.g. Dense(..., activation=fd.ReLU(), "
+                    "dropout=0.8) or Conv2D(..., dropout=0.8) (dropout is the keep probability)"
+                )
             if not isinstance(layer, Layer):
                 raise TypeError(f"NeuralNetwork: layers[{i}] is {layer!r}, not a fastdl Layer")
         if len({id(layer) for layer in layers}) != len(layers):
@@ -65,6 +72,16 @@ class NeuralNetwork:
         self.seed = seed
         self.dtype = np.dtype(dtype)
         self._bind()
+
+    def __repr__(self) -> str:
+        """The layers one per line, then the loss, as PyTorch prints a ``Sequential``."""
+        lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
+        lines.append(f"  loss: {type(self.loss).__name__}()")
+        return (
+            f"NeuralNetwork(dtype={self.dtype.name}, seed={self.seed!r}\n"
+            + "\n".join(lines)
+            + "\n)"
+        )
 
     def _bind(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -166,14 +183,7 @@ class NeuralNetwork:
         at most ``batch_size`` examples per call: a second batch would start from the first
         batch's sequences.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size <= 0
-        ):
-            raise ValueError(
-                f"NeuralNetwork.predict: batch_size must be a positive int, got {batch_size!r}"
-            )
+        batch_size = positive_int("NeuralNetwork.predict", "batch_size", batch_size)
         x = self._prepare_input(x)
         stateful = [layer.name for layer in self.layers if getattr(layer, "stateful", False)]
         if stateful and len(x) > batch_size:
@@ -193,11 +203,11 @@ class NeuralNetwork:
 
     def params(self) -> list[np.ndarray]:
         """Every learnable array, layer by layer (empty until the first forward pass)."""
-        return [p for layer in self.layers for p in layer.params]
+        return [p for layer in self.layers for p in layer.params()]
 
     def param_grads(self) -> list[np.ndarray]:
         """Gradients of :meth:`params` from the last :meth:`train_batch`, in the same order."""
-        return [g for layer in self.layers for g in layer.param_grads]
+        return [g for layer in self.layers for g in layer.param_grads()]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of :meth:`params`."""

@@ -120,8 +120,7 @@ def gradcheck(
     dict
         ``{"input": max error, "param[0]": max error, ...}`` for every checked array.
     """
-    from fastdl.layers.base import Layer
-    from fastdl.layers.recurrent import carried_states, restore_states
+    from fastdl.layers.base import Layer, carried_states, restore_states
     from fastdl.losses import Loss
     from fastdl.network import NeuralNetwork
     from fastdl.ops.base import Operation
@@ -197,23 +196,14 @@ def gradcheck(
 
     run()
     skipped = obj.skip_input_grad
-    if isinstance(obj, Layer):
-        obj.set_skip_input_grad(not check_input)
-        params = obj.params
-    else:
-        obj.skip_input_grad = not check_input
-        params = obj.parameters()
+    obj.set_skip_input_grad(not check_input)
     try:
         analytic_input = obj.backward(proj.astype(out.dtype))
     finally:  # leave the object as it was given
-        if isinstance(obj, Layer):
-            obj.set_skip_input_grad(skipped)
-        else:
-            obj.skip_input_grad = skipped
+        obj.set_skip_input_grad(skipped)
     analytic_input = None if analytic_input is None else analytic_input.copy()
-    analytic_params = [
-        g.copy() for g in (obj.param_grads if isinstance(obj, Layer) else obj.parameter_grads())
-    ]
+    params = obj.params()
+    analytic_params = [g.copy() for g in obj.param_grads()]
     if check_input:
         report["input"] = _compare(
             f"{obj.name} input", analytic_input, numerical_gradient(run, x, eps), atol, rtol

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastdl._checks import positive_int
 from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import Optimizer
@@ -79,12 +80,6 @@ def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
             )
     if len(x) != len(y):
         raise ValueError(f"Trainer.fit: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"Trainer.fit: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Trainer:
@@ -193,11 +188,11 @@ class Trainer:
             raise ValueError("Trainer.fit: give both x_test and y_test, or neither")
         if x_test is not None:
             _check_xy(x_test, y_test, "test")
-        epochs = _positive_int("epochs", epochs)
-        eval_every = _positive_int("eval_every", eval_every)
-        batch_size = _positive_int("batch_size", batch_size)
-        patience = _positive_int("patience", patience)
-        eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
+        epochs = positive_int("Trainer.fit", "epochs", epochs)
+        eval_every = positive_int("Trainer.fit", "eval_every", eval_every)
+        batch_size = positive_int("Trainer.fit", "batch_size", batch_size)
+        patience = positive_int("Trainer.fit", "patience", patience)
+        eval_batch_size = positive_int("Trainer.fit", "eval_batch_size", eval_batch_size)
 
         net, optim = self.net, self.optim
         if restart:

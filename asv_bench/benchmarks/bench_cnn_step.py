@@ -64,7 +64,7 @@ def network_flops(net, backward=True):
     a network's first layer computes no input gradient)."""
     total = 0
     for i, layer in enumerate(net.layers):
-        for w in layer.params:
+        for w in layer.params():
             if w.ndim == 4:  # Conv2D weights (C_out, C_in, KH, KW); output (N, C_out, OH, OW)
                 n, _, oh, ow = layer.operations[0].output.shape
                 fwd = 2 * n * oh * ow * w.size

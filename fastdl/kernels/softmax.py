@@ -4,7 +4,7 @@ Notation
 --------
 M   rows: examples (``N``), or examples × time steps (``N·T``) for sequences
 K   classes
-z   logits ``(M, K)``; y labels ``(M,)`` in ``[0, K)``
+z   logits ``(M, classes)``; y labels ``(M,)`` in ``[0, classes)``
 
 For each row, with ``m = max_k z_k`` (so no ``exp`` can overflow)::
 
@@ -41,7 +41,7 @@ LOOP_MAX_SIZE = 30_000
 
 
 def log_softmax(z):
-    """``log softmax(z)`` row by row, ``z − m − log Σ exp(z − m)``: ``(M, K)`` → ``(M, K)``."""
+    """``log softmax(z)`` row by row, ``z − m − log Σ exp(z − m)``: ``(M, classes)`` → ``(M, classes)``."""
     shifted = z - z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -51,14 +51,14 @@ def softmax_ce_forward_np(z, y):
 
     Parameters
     ----------
-    z : ndarray, shape (M, K), float32 or float64
+    z : ndarray, shape (M, classes), float32 or float64
         Logits.
-    y : ndarray, shape (M,), integer, values in [0, K)
+    y : ndarray, shape (M,), integer, values in [0, classes)
 
     Returns
     -------
     loss : float
-    p : ndarray, shape (M, K), dtype of ``z``
+    p : ndarray, shape (M, classes), dtype of ``z``
         ``softmax(z)`` row by row.
     """
     log_p = log_softmax(z)
@@ -72,13 +72,13 @@ def softmax_ce_backward_np(p, y):
 
     Parameters
     ----------
-    p : ndarray, shape (M, K), float32 or float64
+    p : ndarray, shape (M, classes), float32 or float64
         The probabilities from the forward pass.
-    y : ndarray, shape (M,), integer, values in [0, K)
+    y : ndarray, shape (M,), integer, values in [0, classes)
 
     Returns
     -------
-    dz : ndarray, shape (M, K), dtype of ``p``
+    dz : ndarray, shape (M, classes), dtype of ``p``
         ``(p − onehot(y)) / M``.
     """
     m = p.shape[0]

@@ -2,7 +2,7 @@
 
 As in the book, a layer builds its operations lazily in ``_setup_layer`` on the first forward
 pass, when the input size is known. ``forward`` runs the operations in order; ``backward`` runs
-them in reverse; ``params`` / ``param_grads`` list the learnable arrays and their gradients
+them in reverse; ``params()`` / ``param_grads()`` list the learnable arrays and their gradients
 (the optimizer updates ``params`` in place, so the operations see the new values).
 
 A network binds each layer to its random generator and dtype (``bind``). A layer used on its own
@@ -12,12 +12,21 @@ takes the dtype of its first input and a generator seeded with 0.
 from __future__ import annotations
 
 import abc
+import inspect
 
 import numpy as np
 
 from fastdl.ops.base import Operation, check_same_shape
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "carried_states", "restore_states"]
+
+
+def _same(value, default) -> bool:
+    """True when a configured value equals its default (an activation: by its class)."""
+    if isinstance(value, Operation):  # activations: by class; None stands for Identity()
+        expected = "Identity" if default is None else type(default).__name__
+        return type(value).__name__ == expected
+    return value == default
 
 
 class Layer(abc.ABC):
@@ -58,15 +67,34 @@ class Layer(abc.ABC):
     def reset_state(self) -> None:  # noqa: B027 (optional hook)
         """Forget state carried between batches (stateful layers override this)."""
 
-    @property
     def params(self) -> list[np.ndarray]:
-        """The learnable arrays of this layer, in a fixed order."""
-        return [p for op in self.operations for p in op.parameters()]
+        """The learnable arrays of this layer, in a fixed order (empty before setup)."""
+        return [p for op in self.operations for p in op.params()]
 
-    @property
     def param_grads(self) -> list[np.ndarray]:
-        """Gradients of :attr:`params` from the last backward pass, in the same order."""
-        return [g for op in self.operations for g in op.parameter_grads()]
+        """Gradients of :meth:`params` from the last backward pass, in the same order."""
+        return [g for op in self.operations for g in op.param_grads()]
+
+    def get_config(self) -> dict:
+        """The constructor's arguments that rebuild this layer, by name (as Keras's
+        ``get_config``); subclasses with arguments extend it."""
+        return {}
+
+    def __repr__(self) -> str:
+        """``Name(arg=value, ...)`` with the arguments that differ from their defaults, and
+        the parameter shapes once the layer is set up, as PyTorch modules print."""
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+        args = [
+            f"{k}={v!r}"
+            for k, v in self.get_config().items()
+            if k not in defaults or not _same(v, defaults[k])
+        ]
+        shapes = ", ".join(str(tuple(p.shape)) for p in self.params())
+        return f"{self.name}({', '.join(args)})" + (f"  # params {shapes}" if shapes else "")
 
     def _check_input(self, x: np.ndarray) -> None:
         """Raise a clear error for input this layer cannot take (before any arithmetic)."""
@@ -123,3 +151,19 @@ class Layer(abc.ABC):
         self.skip_input_grad = skip
         if self.operations:
             self.operations[0].skip_input_grad = skip
+
+
+def carried_states(layers) -> list:
+    """``(layer, state)`` for every stateful layer among ``layers``, to put back later with
+    :func:`restore_states` (a gradient check's passes, or a rejected training batch, must not
+    move the state on)."""
+    return [(layer, layer.state) for layer in layers if getattr(layer, "stateful", False)]
+
+
+def restore_states(carried: list) -> None:
+    """Put back the states saved by :func:`carried_states`."""
+    for layer, state in carried:
+        if state is None:
+            layer.reset_state()
+        else:
+            layer.set_state(*state)

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import check_activation, check_keep_prob, check_pair, positive_int
 from fastdl.layers.base import Layer
-from fastdl.layers.dense import check_activation
 from fastdl.layers.init import check_weight_init, init_weights
 from fastdl.ops.activations import ReLU
 from fastdl.ops.conv import Conv2DOp, same_padding
-from fastdl.ops.dropout import Dropout, check_keep_prob
+from fastdl.ops.dropout import Dropout
 from fastdl.ops.reshape import Flatten
 
-__all__ = ["Conv2D", "check_pair"]
-
-
-def check_pair(where: str, what: str, value, minimum: int) -> tuple[int, int]:
-    """``value`` as ``(a, b)`` from an int or a pair of ints >= ``minimum``; else ValueError."""
-    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-    if len(pair) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair
-    ):
-        raise ValueError(
-            f"{where}: {what} must be an int >= {minimum} or a pair of them, got {value!r}"
-        )
-    return int(pair[0]), int(pair[1])
+__all__ = ["Conv2D"]
 
 
 class Conv2D(Layer):
@@ -83,17 +71,9 @@ class Conv2D(Layer):
         flatten: bool = False,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(out_channels, bool)
-            or not isinstance(out_channels, (int, np.integer))
-            or out_channels < 1
-        ):
-            raise ValueError(f"Conv2D: out_channels must be a positive int, got {out_channels!r}")
-        self.out_channels = int(out_channels)
-        self.kernel_size = check_pair("Conv2D", "param_size", param_size, 1)
-        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-            raise ValueError(f"Conv2D: stride must be a positive int, got {stride!r}")
-        self.stride = int(stride)
+        self.out_channels = positive_int("Conv2D", "out_channels", out_channels)
+        self.param_size = check_pair("Conv2D", "param_size", param_size, 1)
+        self.stride = positive_int("Conv2D", "stride", stride)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(
@@ -108,8 +88,14 @@ class Conv2D(Layer):
         self.flatten = bool(flatten)
         self.in_channels: int | None = None
 
+    def get_config(self) -> dict:
+        return {"out_channels": self.out_channels, "param_size": self.param_size,
+                "stride": self.stride, "padding": self.padding, "activation": self.activation,
+                "dropout": self.dropout, "weight_init": self.weight_init,
+                "flatten": self.flatten}  # fmt: skip
+
     def _pad(self, h: int, w: int) -> tuple[int, int, int, int]:
-        kh, kw = self.kernel_size
+        kh, kw = self.param_size
         if self.padding == "same":
             return same_padding(h, w, kh, kw, self.stride)
         ph, pw = (0, 0) if self.padding == "valid" else self.padding
@@ -126,7 +112,7 @@ class Conv2D(Layer):
             )
         h, w = x.shape[2:]
         pt, pb, pl, pr = self._pad(h, w)
-        kh, kw = self.kernel_size
+        kh, kw = self.param_size
         if kh > h + pt + pb or kw > w + pl + pr:
             raise ValueError(
                 f"Conv2D: kernel {kh}×{kw} is larger than the padded input "
@@ -137,7 +123,7 @@ class Conv2D(Layer):
 
     def _setup_layer(self, x: np.ndarray) -> None:
         c_in = x.shape[1]
-        kh, kw = self.kernel_size
+        kh, kw = self.param_size
         self.in_channels = c_in
         shape = (self.out_channels, c_in, kh, kw)
         w = init_weights(

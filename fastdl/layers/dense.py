@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
+from fastdl._checks import check_activation, check_keep_prob, positive_int
 from fastdl.layers.base import Layer
 from fastdl.layers.init import check_weight_init, init_weights
-from fastdl.ops.activations import Linear
 from fastdl.ops.base import Operation
 from fastdl.ops.dense import BiasAdd, WeightMultiply
-from fastdl.ops.dropout import Dropout, check_keep_prob
+from fastdl.ops.dropout import Dropout
 
-__all__ = ["Dense", "check_activation"]
-
-
-def check_activation(where: str, activation: Operation | None) -> Operation:
-    """Return a private copy of ``activation`` (``Linear()`` for ``None``); else ``TypeError``."""
-    if activation is None:
-        return Linear()
-    if isinstance(activation, type) and issubclass(activation, Operation):
-        raise TypeError(
-            f"{where}: pass an activation instance such as {activation.__name__}(), not the class"
-        )
-    if not isinstance(activation, Operation):
-        raise TypeError(
-            f"{where}: activation must be an Operation such as fd.ReLU(), got {activation!r}"
-        )
-    return copy.copy(activation)
+__all__ = ["Dense"]
 
 
 class Dense(Layer):
@@ -67,13 +50,15 @@ class Dense(Layer):
         weight_init: str = "glorot",
     ) -> None:
         super().__init__()
-        if isinstance(neurons, bool) or not isinstance(neurons, (int, np.integer)) or neurons < 1:
-            raise ValueError(f"Dense: neurons must be a positive int, got {neurons!r}")
+        self.neurons = positive_int("Dense", "neurons", neurons)
         self.dropout = check_keep_prob("Dense", "dropout", dropout)
-        self.neurons = int(neurons)
         self.activation = check_activation("Dense", activation)
         self.weight_init = check_weight_init("Dense", weight_init)
         self.in_features: int | None = None
+
+    def get_config(self) -> dict:
+        return {"neurons": self.neurons, "activation": self.activation,
+                "dropout": self.dropout, "weight_init": self.weight_init}  # fmt: skip
 
     def _check_input(self, x: np.ndarray) -> None:
         super()._check_input(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import positive_int
 from fastdl.layers.base import Layer
 from fastdl.layers.init import check_weight_init, init_weights
 from fastdl.ops.embedding import EmbeddingLookup
@@ -44,13 +45,13 @@ class Embedding(Layer):
 
     def __init__(self, vocab_size: int, dim: int, weight_init: str = "standard") -> None:
         super().__init__()
-        for what, v in (("vocab_size", vocab_size), ("dim", dim)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Embedding: {what} must be a positive int, got {v!r}")
-        self.vocab_size = int(vocab_size)
-        self.dim = int(dim)
+        self.vocab_size = positive_int("Embedding", "vocab_size", vocab_size)
+        self.dim = positive_int("Embedding", "dim", dim)
         self.weight_init = check_weight_init("Embedding", weight_init)
         self.skip_input_grad = True
+
+    def get_config(self) -> dict:
+        return {"vocab_size": self.vocab_size, "dim": self.dim, "weight_init": self.weight_init}
 
     def _check_input(self, x: np.ndarray) -> None:
         super()._check_input(x)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import check_keep_prob, positive_int
 from fastdl.layers.base import Layer
-from fastdl.ops.dropout import Dropout, check_keep_prob
+from fastdl.ops.dropout import Dropout
 from fastdl.ops.pool import MaxPool2DOp
 
 __all__ = ["MaxPool2D"]
-
-
-def _positive_int(where: str, what: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: {what} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class MaxPool2D(Layer):
@@ -49,9 +44,12 @@ class MaxPool2D(Layer):
 
     def __init__(self, size: int, stride: int | None = None, dropout: float = 1.0) -> None:
         super().__init__()
-        self.size = _positive_int("MaxPool2D", "size", size)
-        self.stride = self.size if stride is None else _positive_int("MaxPool2D", "stride", stride)
+        self.size = positive_int("MaxPool2D", "size", size)
+        self.stride = self.size if stride is None else positive_int("MaxPool2D", "stride", stride)
         self.dropout = check_keep_prob("MaxPool2D", "dropout", dropout)
+
+    def get_config(self) -> dict:
+        return {"size": self.size, "stride": self.stride, "dropout": self.dropout}
 
     def _check_input(self, x: np.ndarray) -> None:
         super()._check_input(x)

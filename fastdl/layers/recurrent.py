@@ -24,29 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import check_keep_prob, positive_int
 from fastdl.layers.base import Layer
 from fastdl.layers.init import WEIGHT_INITS, init_weights
 from fastdl.ops.base import check_same_shape
-from fastdl.ops.dropout import Dropout, check_keep_prob
+from fastdl.ops.dropout import Dropout
 from fastdl.ops.recurrent import GRULoop, LSTMLoop, RNNLoop
 
 __all__ = ["RNNLayer", "GRULayer", "LSTMLayer", "orthogonal"]
-
-
-def carried_states(layers) -> list:
-    """``(layer, state)`` for every stateful layer among ``layers``, to put back later with
-    :func:`restore_states` (a gradient check's passes, or a rejected training batch, must not
-    move the state on)."""
-    return [(layer, layer.state) for layer in layers if getattr(layer, "stateful", False)]
-
-
-def restore_states(carried: list) -> None:
-    """Put back the states saved by :func:`carried_states`."""
-    for layer, state in carried:
-        if state is None:
-            layer.reset_state()
-        else:
-            layer.set_state(*state)
 
 
 RECURRENT_INITS = ("orthogonal",) + WEIGHT_INITS
@@ -76,14 +61,6 @@ class _RecurrentLayer(Layer):
         dropout: float = 1.0,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(hidden_size, bool)
-            or not isinstance(hidden_size, (int, np.integer))
-            or hidden_size < 1
-        ):
-            raise ValueError(
-                f"{self.name}: hidden_size must be a positive int, got {hidden_size!r}"
-            )
         if weight_init not in WEIGHT_INITS:
             raise ValueError(
                 f"{self.name}: weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}"
@@ -94,7 +71,7 @@ class _RecurrentLayer(Layer):
                 f"got {recurrent_init!r}"
             )
         self.dropout = check_keep_prob(self.name, "dropout", dropout)
-        self.hidden_size = int(hidden_size)
+        self.hidden_size = positive_int(self.name, "hidden_size", hidden_size)
         self.return_sequences = bool(return_sequences)
         self.stateful = bool(stateful)
         self.weight_init = weight_init
@@ -102,6 +79,11 @@ class _RecurrentLayer(Layer):
         self.in_features: int | None = None
         self._state: tuple[np.ndarray, ...] | None = None
         self.state_grads: tuple[np.ndarray, ...] | None = None
+
+    def get_config(self) -> dict:
+        return {"hidden_size": self.hidden_size, "return_sequences": self.return_sequences,
+                "stateful": self.stateful, "weight_init": self.weight_init,
+                "recurrent_init": self.recurrent_init, "dropout": self.dropout}  # fmt: skip
 
     # -- parameters -------------------------------------------------------------------------
 

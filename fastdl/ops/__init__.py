@@ -1,6 +1,6 @@
 """Operations: the book's smallest units, each a forward pass with its backward beside it."""
 
-from fastdl.ops.activations import LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from fastdl.ops.activations import Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from fastdl.ops.base import Operation, ParamOperation, check_same_shape
 from fastdl.ops.conv import Conv2DOp
 from fastdl.ops.dense import BiasAdd, WeightMultiply
@@ -14,6 +14,7 @@ __all__ = [
     "Operation",
     "ParamOperation",
     "check_same_shape",
+    "Identity",
     "Linear",
     "Sigmoid",
     "Tanh",

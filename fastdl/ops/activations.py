@@ -1,4 +1,4 @@
-"""Element-wise activations: Linear, Sigmoid, Tanh, ReLU, LeakyReLU.
+"""Element-wise activations: Identity (the book's Linear), Sigmoid, Tanh, ReLU, LeakyReLU.
 
 Each keeps the input's shape and dtype: ``(...) → (...)``. Each ``_input_grad`` is the
 derivative of its ``_output`` times ``output_grad``, written next to it.
@@ -11,17 +11,27 @@ import numpy as np
 from fastdl.kernels.elementwise import sigmoid_backward, tanh_backward
 from fastdl.ops.base import Operation
 
-__all__ = ["Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU"]
+__all__ = ["Identity", "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU"]
 
 
-class Linear(Operation):
-    """The identity: ``y = x``, ``dx = dy``."""
+class Identity(Operation):
+    """The identity activation: ``y = x``, ``dx = dy`` (PyTorch's ``nn.Identity``).
+
+    The default activation of ``Dense`` and ``Conv2D``. The book calls it ``Linear``, which
+    fastdl keeps as a name for it (:class:`Linear`); PyTorch's ``nn.Linear`` is a dense
+    layer, ``fd.Dense``.
+    """
 
     def _output(self, inference: bool) -> np.ndarray:
         return self.input_
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return output_grad
+
+
+class Linear(Identity):
+    """The book's name for :class:`Identity` (``y = x``), not PyTorch's ``nn.Linear``: a
+    dense layer is ``fd.Dense``."""
 
 
 class Sigmoid(Operation):

@@ -7,10 +7,15 @@ book's template methods:
 - ``_output(inference) -> ndarray``: compute the output from ``self.input_``;
 - ``_input_grad(output_grad) -> ndarray``: the gradient with respect to ``self.input_``;
 - ``_param_grad(output_grad) -> ndarray`` (ParamOperation only): the gradient with respect to
-  ``self.param``.
+  ``self.param``;
 
-``forward`` and ``backward`` check that every gradient has the shape of the array it is the
-gradient of and raise a ``ValueError`` naming the operation and both shapes.
+or, for an operation that computes all its gradients in one pass, the one hook they both go
+through: ``_gradients(output_grad, need_input_grad) -> (input_grad, [param grads])``.
+
+``params()`` and ``param_grads()`` list the learnable arrays and their gradients, the same
+two names on every level (operation, layer, network). ``forward`` and ``backward`` check that
+every gradient has the shape of the array it is the gradient of and raise a ``ValueError``
+naming the operation and both shapes.
 """
 
 from __future__ import annotations
@@ -45,18 +50,32 @@ class Operation(abc.ABC):
 
     ``skip_input_grad = True`` (set by the network on its first operation, whose input is the
     data) makes ``backward`` skip the input gradient and return ``None``; parameter gradients
-    are still computed.
+    are still computed. An operation whose input has no gradient at all (integer token ids)
+    says so with the class attribute ``integer_input = True``.
+
+    Every operation's gradients go through one hook, :meth:`_gradients`, which by default
+    calls the book's ``_input_grad`` (and, for a :class:`ParamOperation`, ``_param_grad``); an
+    operation that computes all its gradients in one pass (a convolution, a recurrent time
+    loop) overrides the hook instead. ``backward`` checks every shape around it.
     """
+
+    #: True for operations that take integer input, which has no gradient.
+    integer_input = False
 
     def __init__(self) -> None:
         self.input_: np.ndarray | None = None
         self.output: np.ndarray | None = None
         self.input_grad: np.ndarray | None = None
         self.skip_input_grad = False
+        self._param_grads: list[np.ndarray | None] = []
 
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(tuple(p.shape)) for p in self.params())
+        return f"{self.name}({shapes})"
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Check and store ``input_``, and return ``self._output(inference)``."""
@@ -66,35 +85,56 @@ class Operation(abc.ABC):
         return self.output
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        """Return the gradient with respect to the input, given the one for the output."""
+        """Return the gradient with respect to the input, given the one for the output; set
+        :meth:`param_grads`."""
         if self.output is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
         check_same_shape(self.name, "output_grad", self.output, output_grad)
-        if self.skip_input_grad:
-            self.input_grad = None
-        else:
-            self.input_grad = self._input_grad(output_grad)
-            check_same_shape(self.name, "input_grad", self.input_, self.input_grad)
+        need_input_grad = not (self.skip_input_grad or self.integer_input)
+        input_grad, param_grads = self._gradients(output_grad, need_input_grad)
+        if need_input_grad:
+            check_same_shape(self.name, "input_grad", self.input_, input_grad)
+        params = self.params()
+        if len(param_grads) != len(params):
+            raise RuntimeError(
+                f"{self.name}: {len(param_grads)} parameter gradients for {len(params)} parameters"
+            )
+        for i, (p, g) in enumerate(zip(params, param_grads, strict=True)):
+            check_same_shape(self.name, f"param_grads()[{i}]", p, g)
+        self.input_grad = input_grad if need_input_grad else None
+        self._param_grads = list(param_grads)
         return self.input_grad
+
+    def _gradients(
+        self, output_grad: np.ndarray, need_input_grad: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """``(input gradient or None, [gradient of each of params()])`` for ``output_grad``."""
+        input_grad = self._input_grad(output_grad) if need_input_grad else None
+        return input_grad, []
+
+    def set_skip_input_grad(self, skip: bool) -> None:
+        """Skip (or compute) the gradient with respect to the input (as ``Layer``'s)."""
+        self.skip_input_grad = bool(skip)
 
     def _check_input(self, input_: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Raise ``ValueError`` for an input this operation cannot take (none by default)."""
 
-    def parameters(self) -> list[np.ndarray]:
+    def params(self) -> list[np.ndarray]:
         """The arrays this operation learns (none for a plain operation)."""
         return []
 
-    def parameter_grads(self) -> list[np.ndarray]:
-        """Gradients of :meth:`parameters`, in the same order, set by ``backward``."""
-        return []
+    def param_grads(self) -> list[np.ndarray | None]:
+        """Gradients of :meth:`params`, in the same order, set by ``backward`` (None before)."""
+        return list(self._param_grads) or [None] * len(self.params())
 
     @abc.abstractmethod
     def _output(self, inference: bool) -> np.ndarray:
         """The output computed from ``self.input_``."""
 
-    @abc.abstractmethod
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        """The gradient with respect to ``self.input_``."""
+        """The gradient with respect to ``self.input_`` (the book's hook; an operation that
+        overrides :meth:`_gradients` need not give it)."""
+        raise NotImplementedError(f"{self.name} gives neither _input_grad nor _gradients")
 
 
 class ParamOperation(Operation):
@@ -103,19 +143,20 @@ class ParamOperation(Operation):
     def __init__(self, param: np.ndarray) -> None:
         super().__init__()
         self.param = param
-        self.param_grad: np.ndarray | None = None
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        input_grad = super().backward(output_grad)
-        self.param_grad = self._param_grad(output_grad)
-        check_same_shape(self.name, "param_grad", self.param, self.param_grad)
-        return input_grad
+    @property
+    def param_grad(self) -> np.ndarray | None:
+        """The gradient with respect to ``param`` from the last ``backward`` (the book's name)."""
+        return self.param_grads()[0]
 
-    def parameters(self) -> list[np.ndarray]:
+    def _gradients(
+        self, output_grad: np.ndarray, need_input_grad: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        input_grad = self._input_grad(output_grad) if need_input_grad else None
+        return input_grad, [self._param_grad(output_grad)]
+
+    def params(self) -> list[np.ndarray]:
         return [self.param]
-
-    def parameter_grads(self) -> list[np.ndarray]:
-        return [self.param_grad]
 
     @abc.abstractmethod
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.kernels.conv import conv2d_backward, conv2d_forward
-from fastdl.ops.base import Operation, check_same_shape
+from fastdl.ops.base import Operation
 
 __all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding"]
 
@@ -34,7 +34,7 @@ def same_padding(h: int, w: int, kh: int, kw: int, stride: int) -> tuple[int, in
     """``(PT, PB, PL, PR)`` that give ``OH = ceil(H / S)``, ``OW = ceil(W / S)``.
 
     The rule of TensorFlow/Keras ``padding="same"`` (and, for stride 1, PyTorch's): the total
-    padding along an axis is ``max((O - 1)·S + K - I, 0)``; the smaller half goes first, so
+    padding along an axis is ``max((O - 1)·S + KH - I, 0)`` (KW along the width); the smaller half goes first, so
     an even kernel gets one more row at the bottom and one more column at the right.
     """
     pads = []
@@ -72,17 +72,12 @@ class Conv2DOp(Operation):
         self.stride = int(stride)
         self.pad = tuple(int(p) for p in pad)
         self.relu = bool(relu)
-        self.W_grad: np.ndarray | None = None
-        self.B_grad: np.ndarray | None = None
         self._x: np.ndarray | None = None  # channels-last copies kept for backward
         self._w: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
-    def parameters(self) -> list[np.ndarray]:
+    def params(self) -> list[np.ndarray]:
         return [self.W, self.B]
-
-    def parameter_grads(self) -> list[np.ndarray]:
-        return [self.W_grad, self.B_grad]
 
     def _check_input(self, input_: np.ndarray) -> None:
         c_out, c_in, kh, kw = self.W.shape
@@ -105,22 +100,13 @@ class Conv2DOp(Operation):
         self._y = conv2d_forward(self._x, self._w, self.B, self.stride, self.pad, self.relu)
         return from_nhwc(self._y)
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        """Set ``W_grad`` and ``B_grad``; return the input gradient (``None`` if skipped)."""
-        if self.output is None:
-            raise RuntimeError(f"{self.name}.backward called before forward")
-        check_same_shape(self.name, "output_grad", self.output, output_grad)
-        self.input_grad = self._gradients(output_grad, need_dx=not self.skip_input_grad)
-        return self.input_grad
-
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return self._gradients(output_grad, need_dx=True)
-
-    def _gradients(self, output_grad: np.ndarray, need_dx: bool) -> np.ndarray | None:
+    def _gradients(
+        self, output_grad: np.ndarray, need_input_grad: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """``dx`` (None when not needed) and ``[dW, dB]`` from one kernel call."""
         dy = to_nhwc(output_grad)
         dx, dw, db = conv2d_backward(
-            self._x, self._w, self._y, dy, self.stride, self.pad, self.relu, need_dx
+            self._x, self._w, self._y, dy, self.stride, self.pad, self.relu, need_input_grad
         )
-        self.W_grad = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
-        self.B_grad = db
-        return from_nhwc(dx) if need_dx else None
+        dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
+        return (from_nhwc(dx) if need_input_grad else None), [dw, db]

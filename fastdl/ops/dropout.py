@@ -15,24 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl._checks import check_keep_prob
 from fastdl.kernels.elementwise import dropout_backward, dropout_forward
 from fastdl.ops.base import Operation
 
-__all__ = ["Dropout", "check_keep_prob"]
-
-
-def check_keep_prob(where: str, name: str, value) -> float:
-    """``value`` as a keep probability in (0, 1], or an error naming ``where`` and ``name``.
-
-    ``True``/``False`` are refused: ``dropout=True`` reads as "use dropout", not "keep all".
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(
-            f"{where}: {name} is the keep probability, a number in (0, 1], got {value!r}"
-        )
-    if not 0.0 < float(value) <= 1.0:
-        raise ValueError(f"{where}: {name} is the keep probability, in (0, 1], got {value}")
-    return float(value)
+__all__ = ["Dropout"]
 
 
 class Dropout(Operation):

@@ -26,7 +26,7 @@ from fastdl.kernels.embedding import onehot_ids
 from fastdl.kernels.gru import gru_backward, gru_forward
 from fastdl.kernels.lstm import lstm_backward, lstm_forward
 from fastdl.kernels.rnn import rnn_backward, rnn_forward
-from fastdl.ops.base import Operation, check_same_shape
+from fastdl.ops.base import Operation
 
 __all__ = ["RNNLoop", "GRULoop", "LSTMLoop"]
 
@@ -37,10 +37,9 @@ class _RecurrentLoop(Operation):
     #: Arrays in the recurrent state: 1 (h) or 2 (h, c).
     n_states = 1
 
-    def __init__(self, params: list[np.ndarray], return_sequences: bool = True) -> None:
+    def __init__(self, weights: list[np.ndarray], return_sequences: bool = True) -> None:
         super().__init__()
-        self.params = params
-        self.grads: list[np.ndarray | None] = [None] * len(params)
+        self.weights = list(weights)
         self.return_sequences = return_sequences
         self.initial_state: tuple[np.ndarray, ...] | None = None
         self.final_state: tuple[np.ndarray, ...] | None = None
@@ -51,20 +50,17 @@ class _RecurrentLoop(Operation):
 
     @property
     def hidden_size(self) -> int:
-        return self.params[1].shape[0]
+        return self.weights[1].shape[0]
 
-    def parameters(self) -> list[np.ndarray]:
-        return list(self.params)
-
-    def parameter_grads(self) -> list[np.ndarray]:
-        return list(self.grads)
+    def params(self) -> list[np.ndarray]:
+        return list(self.weights)
 
     def _check_input(self, input_: np.ndarray) -> None:
-        d, h = self.params[0].shape[0], self.hidden_size
+        d, h = self.weights[0].shape[0], self.hidden_size
         if input_.ndim != 3 or input_.shape[2] != d or 0 in input_.shape[:2]:
             raise ValueError(
                 f"{self.name}: expected input (N, T, {d}) with N, T >= 1 for W_ih "
-                f"{self.params[0].shape}, got {input_.shape}"
+                f"{self.weights[0].shape}, got {input_.shape}"
             )
         if self.initial_state is not None:
             n = input_.shape[0]
@@ -80,7 +76,7 @@ class _RecurrentLoop(Operation):
         n = x.shape[0]
         state = self.initial_state
         if state is None:  # zeros for this batch (never kept: the next batch may differ)
-            state = (np.zeros((n, self.hidden_size), self.params[1].dtype),) * self.n_states
+            state = (np.zeros((n, self.hidden_size), self.weights[1].dtype),) * self.n_states
         self._state_used = state
         ids = onehot_ids(x) if (inference or self.skip_input_grad) else None
         self._kernel_input = x if ids is None else ids
@@ -89,33 +85,26 @@ class _RecurrentLoop(Operation):
         hs = self._saved[0]
         return hs if self.return_sequences else np.ascontiguousarray(hs[:, -1])
 
-    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise RuntimeError(f"{self.name}: unreachable, backward() computes every gradient itself")
-
-    def backward(self, output_grad: np.ndarray) -> np.ndarray | None:
-        """All gradients in one backward-through-time pass; returns the input gradient."""
-        if self.output is None:
-            raise RuntimeError(f"{self.name}.backward called before forward")
-        check_same_shape(self.name, "output_grad", self.output, output_grad)
+    def _gradients(
+        self, output_grad: np.ndarray, need_input_grad: bool
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """All gradients in one backward-through-time pass; also sets ``state_grads``."""
         hs = self._saved[0]
         if self.return_sequences:
             dhs = np.ascontiguousarray(output_grad, dtype=hs.dtype)
         else:
             dhs = np.zeros_like(hs)
             dhs[:, -1] = output_grad
-        need_dx = not self.skip_input_grad
-        if need_dx and self._kernel_input is not self.input_ and self._kernel_input.ndim == 2:
+        if need_input_grad and self._kernel_input.ndim == 2:
             # forward took the one-hot shortcut (inference pass); redo it densely.
             self._kernel_input = np.ascontiguousarray(self.input_)
             self._saved = self._run_forward(self._kernel_input, self._state_used)
-        out = self._run_backward(self._kernel_input, self._state_used, self._saved, dhs, need_dx)
-        dx, grads, state_grads = out[0], out[1 : 1 + len(self.params)], out[1 + len(self.params) :]
-        self.grads = list(grads)
-        self.state_grads = tuple(state_grads)
-        self.input_grad = dx if need_dx else None
-        if need_dx:
-            check_same_shape(self.name, "input_grad", self.input_, dx)
-        return self.input_grad
+        out = self._run_backward(
+            self._kernel_input, self._state_used, self._saved, dhs, need_input_grad
+        )
+        n = len(self.weights)
+        self.state_grads = tuple(out[1 + n :])
+        return (out[0] if need_input_grad else None), list(out[1 : 1 + n])
 
 
 class RNNLoop(_RecurrentLoop):
@@ -123,19 +112,19 @@ class RNNLoop(_RecurrentLoop):
 
     Parameters
     ----------
-    params : [W_ih (D, H), W_hh (H, H), b (H,)]
+    weights : [W_ih (D, H), W_hh (H, H), b (H,)]
     return_sequences : bool
     """
 
     def _run_forward(self, x, state):
-        w_ih, w_hh, b = self.params
+        w_ih, w_hh, b = self.weights
         return (rnn_forward(x, w_ih, w_hh, b, state[0]),)
 
     def _final_state(self, saved):
         return (saved[0][:, -1].copy(),)
 
     def _run_backward(self, x, state, saved, dhs, need_dx):
-        w_ih, w_hh, _ = self.params
+        w_ih, w_hh, _ = self.weights
         return rnn_backward(x, w_ih, w_hh, state[0], saved[0], dhs, need_dx)
 
 
@@ -144,19 +133,19 @@ class GRULoop(_RecurrentLoop):
 
     Parameters
     ----------
-    params : [W_ih (D, 3H), W_hh (H, 3H), b_ih (3H,), b_hh (3H,)]
+    weights : [W_ih (D, 3H), W_hh (H, 3H), b_ih (3H,), b_hh (3H,)]
     return_sequences : bool
     """
 
     def _run_forward(self, x, state):
-        w_ih, w_hh, b_ih, b_hh = self.params
+        w_ih, w_hh, b_ih, b_hh = self.weights
         return gru_forward(x, w_ih, w_hh, b_ih, b_hh, state[0])
 
     def _final_state(self, saved):
         return (saved[0][:, -1].copy(),)
 
     def _run_backward(self, x, state, saved, dhs, need_dx):
-        w_ih, w_hh, _, _ = self.params
+        w_ih, w_hh, _, _ = self.weights
         return gru_backward(x, w_ih, w_hh, state[0], *saved, dhs, need_dx)
 
 
@@ -165,19 +154,19 @@ class LSTMLoop(_RecurrentLoop):
 
     Parameters
     ----------
-    params : [W_ih (D, 4H), W_hh (H, 4H), b (4H,)]
+    weights : [W_ih (D, 4H), W_hh (H, 4H), b (4H,)]
     return_sequences : bool
     """
 
     n_states = 2
 
     def _run_forward(self, x, state):
-        w_ih, w_hh, b = self.params
+        w_ih, w_hh, b = self.weights
         return lstm_forward(x, w_ih, w_hh, b, state[0], state[1])
 
     def _final_state(self, saved):
         return (saved[0][:, -1].copy(), saved[1][:, -1].copy())
 
     def _run_backward(self, x, state, saved, dhs, need_dx):
-        w_ih, w_hh, _ = self.params
+        w_ih, w_hh, _ = self.weights
         return lstm_backward(x, w_ih, w_hh, state[0], state[1], *saved, dhs, need_dx)

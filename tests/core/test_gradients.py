@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from toy_nets import toy_net
 
 import fastdl as fd
 from fastdl.testing import GradcheckError, gradcheck
@@ -56,7 +57,7 @@ def test_flatten_op(rng):
 def test_dense_layer(act, shape, init, rng):
     layer = fd.Dense(neurons=3, activation=act(), weight_init=init)
     layer.forward(rng.standard_normal(shape))  # set up, then keep pre-activations off the kinks
-    w, b = layer.params
+    w, b = layer.params()
     b[...] = 0.3
     report = gradcheck(layer, rng.standard_normal(shape) * 0.5)
     assert set(report) == {"input", "param[0]", "param[1]"}
@@ -119,7 +120,7 @@ def test_whole_network(act, rng):
     x = rng.standard_normal((4, 3))
     net.forward(x)
     for layer in net.layers:
-        layer.params[1][...] = 0.2  # biases off the ReLU kink
+        layer.params()[1][...] = 0.2  # biases off the ReLU kink
     report = gradcheck(net, x, rng.integers(0, 3, size=4))
     assert len(report) == 5
 
@@ -142,3 +143,21 @@ def test_gradcheck_catches_a_wrong_param_gradient(rng):
 
     with pytest.raises(GradcheckError, match=r"param\[0\]"):
         gradcheck(WrongBias(rng.standard_normal(4)), rng.standard_normal((3, 4)))
+
+
+def test_soft_labels_not_summing_exactly_to_one(rng):
+    target = np.full((3, 4), 0.2498)  # rows sum to 0.9992, inside the accepted tolerance
+    gradcheck(fd.SoftmaxCrossEntropy(), rng.standard_normal((3, 4)), target)
+
+
+def test_gradcheck_leaves_the_skip_flag_as_it_was(rng):
+    net = toy_net()
+    net.forward(np.zeros((2, 4), dtype=np.float32))
+    layer = fd.Dense(3)
+    layer.set_skip_input_grad(True)
+    gradcheck(layer, rng.standard_normal((2, 4)))
+    assert layer.skip_input_grad and layer.operations[0].skip_input_grad
+
+
+def test_gradcheck_of_a_standalone_integer_input_layer(rng):
+    gradcheck(fd.Embedding(7, 3), rng.integers(0, 7, size=(2, 5)))

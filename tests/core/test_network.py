@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from toy_nets import toy_data, toy_net
 
 import fastdl as fd
 
@@ -223,3 +224,13 @@ def test_mse_accepts_target_vector_for_one_output(rng):
     x = rng.standard_normal((10, 3)).astype(np.float32)
     y = rng.standard_normal(10).astype(np.float32)
     assert net.train_batch(x, y) == pytest.approx(net.train_batch(x, y.reshape(-1, 1)))
+
+
+def test_rejected_batch_leaves_the_random_stream_untouched(rng):
+    x, y = toy_data(rng, 16)
+    bad = y.copy()
+    bad[0] = 7
+    a, b = toy_net(dropout=0.5), toy_net(dropout=0.5)
+    with pytest.raises(ValueError, match="labels must be in"):
+        a.train_batch(x, bad)
+    assert a.train_batch(x, y) == b.train_batch(x, y)

@@ -131,3 +131,12 @@ def test_a_rejected_batch_leaves_the_carried_state_as_it_was():
         net.train_batch(x, np.array([0, 1, 0, 7]))
     for s, b in zip(net.layers[0].state, before, strict=True):
         np.testing.assert_array_equal(s, b)
+
+
+def test_ops_check_their_input_on_the_forward_pass():
+    with pytest.raises(
+        ValueError, match=r"BiasAdd: expected input \(\.\.\., 3\) for B \(3,\), got \(4, 1\)"
+    ):
+        fd.BiasAdd(np.zeros(3)).forward(np.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"WeightMultiply: expected input \(\.\.\., 5\)"):
+        fd.WeightMultiply(np.zeros((5, 2))).forward(np.ones((4, 3)))

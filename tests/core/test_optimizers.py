@@ -160,3 +160,22 @@ def test_argument_checks():
 def test_step_needs_a_network():
     with pytest.raises(RuntimeError, match="bind a network first"):
         fd.SGD(0.1).step()
+
+
+def test_norm_clipping_survives_float32_overflow():
+    class Net:
+        def __init__(self):
+            self.p = [np.ones(4, dtype=np.float32)]
+            self.g = [np.full(4, 2e20, dtype=np.float32)]
+
+        def params(self):
+            return self.p
+
+        def param_grads(self):
+            return self.g
+
+    net = Net()
+    opt = fd.SGD(0.05, clip_norm=1.0)
+    opt.bind(net)
+    opt.step()
+    np.testing.assert_allclose(net.p[0], 1.0 - 0.05 * 0.5, rtol=1e-5)  # unit-norm step

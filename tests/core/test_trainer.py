@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scripted_losses import NaNOnCall
+from toy_nets import same_weights, toy_data, toy_initial_weights, toy_net
 
 import fastdl as fd
 
@@ -174,3 +175,73 @@ def test_bad_data_is_refused_before_training(rng):
     assert trainer.optim.iterations == 0
     with pytest.raises(TypeError, match="net must be a NeuralNetwork"):
         fd.Trainer("net", fd.SGD(0.1))
+
+
+@pytest.mark.parametrize("with_test_data", [True, False])
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_divergence_in_the_last_update_is_reported(with_test_data, early_stopping, rng):
+    x, y = toy_data(rng)
+    net = toy_net()
+    extra = (x, y) if with_test_data else ()
+    with pytest.raises(fd.TrainingDivergedError, match="epoch 1"):
+        fd.Trainer(net, fd.SGD(1e300)).fit(
+            x, y, *extra, epochs=1, batch_size=len(x), verbose=0, early_stopping=early_stopping
+        )
+    assert same_weights(net.get_weights(), toy_initial_weights())
+
+
+def test_a_nan_loss_restores_the_initial_weights(rng):
+    x, y = toy_data(rng)
+    net = fd.NeuralNetwork([fd.Dense(8, fd.Tanh()), fd.Dense(2)], NaNOnCall(1 + 5), seed=0)
+    # call 1 is fit's checking pass on one example; call 6 is the 5th training batch
+    with pytest.raises(fd.TrainingDivergedError, match=r"loss is nan at epoch 1, batch 5 "):
+        fd.Trainer(net, fd.SGD(0.01)).fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert same_weights(net.get_weights(), toy_initial_weights())
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("x_features", r"Dense: expected 4 input features"),
+        ("y_shape", r"integer labels must have shape \(1,\)"),
+        ("y_range", r"y_test labels must be in \[0, 2\)"),
+    ],
+)
+def test_bad_test_data_is_refused_before_any_update(bad, match, rng):
+    x, y = toy_data(rng)
+    x_test, y_test = x.copy(), y.copy()
+    if bad == "x_features":
+        x_test = x_test[:, :3]
+    elif bad == "y_shape":
+        y_test = y_test.reshape(-1, 1)
+    else:
+        y_test[-1] = 2
+    trainer = fd.Trainer(toy_net(), fd.SGD(0.1))
+    with pytest.raises(ValueError, match=match):
+        trainer.fit(x, y, x_test, y_test, epochs=1, verbose=0)
+    assert trainer.optim.iterations == 0
+
+
+def test_early_stopping_ends_on_the_best_weights_even_without_a_stop(rng):
+    x, y = toy_data(rng)
+    trainer = fd.Trainer(toy_net(), fd.SGD(0.05))
+    snapshots = []
+    losses = iter([1.0, 0.5, 0.7])
+    orig = trainer._evaluate
+
+    def scripted(*args):
+        orig(*args)
+        snapshots.append(trainer.net.get_weights())
+        return next(losses), 0.5
+
+    trainer._evaluate = scripted
+    history = trainer.fit(x, y, x, y, epochs=3, eval_every=1, verbose=0, patience=5)
+    assert not history.stopped_early and history.best_epoch == 2
+    assert same_weights(trainer.net.get_weights(), snapshots[1])
+
+
+def test_learning_rate_decays_between_epochs_only(rng):
+    x, y = toy_data(rng)
+    opt = fd.SGD(0.1, final_lr=0.001, decay_type="linear")
+    fd.Trainer(toy_net(), opt).fit(x, y, epochs=2, verbose=0, early_stopping=False)
+    assert opt.lr == pytest.approx(0.001)

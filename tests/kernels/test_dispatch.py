@@ -38,6 +38,8 @@ def test_every_kernel_family_is_found():
     names = {fn.__name__ for fn in PUBLIC}
     assert STAGED | {"maxpool_forward", "embedding_backward", "softmax_ce_forward",
                      "dropout_forward", "tanh_backward"} <= names  # fmt: skip
+
+
 needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
 
 

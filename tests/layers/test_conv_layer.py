@@ -110,8 +110,8 @@ def test_first_layer_skips_input_gradient_but_computes_weights():
     layer.set_skip_input_grad(True)
     y = layer.forward(x)
     assert layer.backward(np.ones_like(y)) is None
-    assert layer.param_grads[0].shape == (2, 1, 3, 3)
-    assert layer.param_grads[1].shape == (2,)
+    assert layer.param_grads()[0].shape == (2, 1, 3, 3)
+    assert layer.param_grads()[1].shape == (2,)
 
 
 def test_flatten_and_dropout_options():

@@ -45,8 +45,10 @@ def test_gradcheck_weights(impl):
     with config.use_pure(impl == "np"):
         layer.forward(ids)
         assert layer.backward(r) is None
-        analytic = layer.param_grads[0].copy()
-        numeric = numerical_gradient(lambda: float(np.sum(layer.forward(ids) * r)), layer.params[0])
+        analytic = layer.param_grads()[0].copy()
+        numeric = numerical_gradient(
+            lambda: float(np.sum(layer.forward(ids) * r)), layer.params()[0]
+        )
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
 
 

@@ -49,10 +49,10 @@ def gradcheck_layer(layer, x, state=None, seed=0):
     loss()
     layer.backward(r)
     analytic = {"x": layer.input_grad.copy()}
-    analytic.update({f"param[{i}]": g.copy() for i, g in enumerate(layer.param_grads)})
+    analytic.update({f"param[{i}]": g.copy() for i, g in enumerate(layer.param_grads())})
     analytic.update({f"state[{i}]": g.copy() for i, g in enumerate(layer.state_grads)})
     assert_grad("x", analytic["x"], numerical_gradient(loss, x))
-    for i, p in enumerate(layer.params):
+    for i, p in enumerate(layer.params()):
         assert_grad(f"param[{i}]", analytic[f"param[{i}]"], numerical_gradient(loss, p))
     if state is not None:
         for i, s in enumerate(state):
@@ -61,7 +61,7 @@ def gradcheck_layer(layer, x, state=None, seed=0):
 
 def randomize(layer, rng):
     """Nonzero biases and moderate weights, so every gradient path is exercised."""
-    for p in layer.params:
+    for p in layer.params():
         p[...] = 0.6 * rng.standard_normal(p.shape)
 
 
@@ -100,7 +100,7 @@ def test_stateful_continuation_equals_one_long_sequence(cell, impl):
         full = whole.forward(x)
         parts = LAYERS[cell](6, stateful=True)
         parts.forward(x[:, :1])
-        for mine, theirs in zip(parts.params, whole.params, strict=True):
+        for mine, theirs in zip(parts.params(), whole.params(), strict=True):
             mine[...] = theirs
         parts.reset_state()
         out = [parts.forward(np.ascontiguousarray(x[:, a:b])) for a, b in ((0, 3), (3, 4), (4, 7))]
@@ -116,7 +116,7 @@ def test_return_sequences_false_is_the_last_step(cell):
     seq, last = LAYERS[cell](7), LAYERS[cell](7, return_sequences=False)
     full = seq.forward(x)
     last.forward(x)
-    for mine, theirs in zip(last.params, seq.params, strict=True):
+    for mine, theirs in zip(last.params(), seq.params(), strict=True):
         mine[...] = theirs
     out = last.forward(x)
     assert out.shape == (4, 7)
@@ -135,7 +135,7 @@ def test_one_hot_shortcut_gives_the_dense_results(cell, dtype, impl):
     with impl_context(impl):
         dense.forward(x)
         gather.forward(x)
-        for mine, theirs in zip(gather.params, dense.params, strict=True):
+        for mine, theirs in zip(gather.params(), dense.params(), strict=True):
             mine[...] = theirs
         out_d, out_g = dense.forward(x), gather.forward(x)
         assert gather.operations[0]._kernel_input.ndim == 2, "one-hot input was not detected"
@@ -143,7 +143,7 @@ def test_one_hot_shortcut_gives_the_dense_results(cell, dtype, impl):
         assert gather.backward(r) is None
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out_g, out_d, rtol=tol, atol=tol)
-    for g, d in zip(gather.param_grads, dense.param_grads, strict=True):
+    for g, d in zip(gather.param_grads(), dense.param_grads(), strict=True):
         np.testing.assert_allclose(g, d, rtol=tol, atol=tol * (1 + np.abs(d).max()))
 
 
@@ -160,7 +160,7 @@ def test_lstm_init_follows_keras_defaults():
     layer = LSTMLayer(5)
     layer.bind(np.random.default_rng(0), np.float32)
     layer.forward(np.zeros((1, 2, 3), np.float32))
-    w_ih, w_hh, b = layer.params
+    w_ih, w_hh, b = layer.params()
     assert (w_ih.shape, w_hh.shape, b.shape) == ((3, 20), (5, 20), (20,))
     assert w_ih.dtype == w_hh.dtype == b.dtype == np.float32
     np.testing.assert_array_equal(b, np.r_[np.zeros(5), np.ones(5), np.zeros(10)])
@@ -174,7 +174,7 @@ def test_same_seed_same_weights():
         layer = GRULayer(4)
         layer.bind(np.random.default_rng(42), np.float32)
         layer.forward(np.zeros((1, 2, 3), np.float32))
-        return layer.params
+        return layer.params()
 
     for a, b in zip(weights(), weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -256,7 +256,7 @@ def test_output_dropout_gradcheck_and_inference(cell, return_sequences):
     fd.testing.gradcheck(layer, x)
     plain = LAYERS[cell](5, return_sequences=return_sequences)
     plain.forward(x)
-    for mine, theirs in zip(plain.params, layer.params, strict=True):
+    for mine, theirs in zip(plain.params(), layer.params(), strict=True):
         mine[...] = theirs
     np.testing.assert_allclose(layer.forward(x, inference=True), plain.forward(x), rtol=1e-12)
     train_out = layer.forward(x)
