@@ -12,6 +12,16 @@ forward and backward with an empty numba cache (compile time); ``..._warm`` the 
 cache filled.
 
 Data come from a fixed seed; the JIT is warmed in ``setup``.
+
+Measurements behind the kernels' design choices (reference machine, one thread, float32;
+moved here from the kernels' docstrings):
+
+- im2col per image: copying a kernel row as one run vs one pixel's channels at a time:
+  0.87 vs 0.56 ms for 64 grey 28 × 28 images and 3 × 3 patches, 1.3 vs 5.5 ms with 32
+  channels (so runs for fewer than 8 channels, pixels otherwise);
+- the reference CNN's conv1 as direct loops: 1.9 ms against 1.4 ms for im2col + GEMM;
+- conv2's backward, scatter-AXPYs over the non-zeros against GEMMs: equal speed at 21%
+  non-zeros, 1.5× faster at 12% (``SPARSE_MAX_DENSITY = 0.18``).
 """
 
 import numpy as np

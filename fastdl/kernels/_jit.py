@@ -31,9 +31,8 @@ else:
 
     # numba's "workqueue" threads sleep between parallel regions; its default OpenMP threads
     # spin, and on a machine shared with other jobs the spinning and the barrier at the end of
-    # each region cost more than they save. Measured on the 2-core reference machine with
-    # another job running: reference CNN step 615-650 -> 1,038-1,077 images/s, book CNN
-    # 2,395-2,490 -> 5,493 images/s, LSTM char model 24.4k -> 32.1k tokens/s. fastdl's
+    # each region cost more than they save (on the 2-core reference machine with another job
+    # running, the CNN and LSTM steps ran 1.3-2.2x faster with workqueue). fastdl's
     # regions are coarse (a few per network pass), so waking sleeping threads costs little.
     # The choice is made at the first parallel region; NUMBA_THREADING_LAYER overrides it.
     if "NUMBA_THREADING_LAYER" not in os.environ:

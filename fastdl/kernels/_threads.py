@@ -27,8 +27,8 @@ def run_chunks(kernel, chunks: int, *args) -> None:
     such kernels and in numpy's ``matmul``, which releases the GIL too), so plain threads run
     them in parallel: chunk 0 on the calling thread, the others on a small pool of threads
     that sleep on a lock in between. A numba ``prange`` region instead pays the threading
-    layer's wake-up each call (measured here with the workqueue layer: ~1 ms per region once
-    the main thread has done other work in between, two regions per training step).
+    layer's wake-up each call, which on a recurrent layer's two regions per training step
+    cost more than the work they held.
     """
     global _pool, _pool_pid
     stale = _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid()

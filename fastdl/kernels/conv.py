@@ -31,9 +31,8 @@ gradient by ``y > 0`` first (the ReLU derivative, 0 at 0 as in PyTorch).
 
 The numba twins split the batch into one block of images per thread; per image they build
 the patch matrix (it fits in L2), call a single-threaded GEMM and apply bias and ReLU while
-the result is still in cache. (Direct loops for small patches, e.g. a first layer on grey
-images, measured slower than this GEMM on this machine: 1.9 vs 1.4 ms for the reference
-CNN's conv1, one thread.) The backward pass uses GEMMs for images whose
+the result is still in cache (direct loops for small patches, e.g. a first layer on grey
+images, were slower than this GEMM; see ``bench_conv``). The backward pass uses GEMMs for images whose
 gradient is dense, and scatter-AXPYs over the non-zero entries where it is sparse (after
 ReLU and max-pooling typically 3 in 4 entries are zero); both are exact. Weight and bias
 gradients are summed per thread and added up after the parallel loop, in a fixed order.
@@ -52,11 +51,10 @@ from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_
 __all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY", "SERIAL_MAX_FLOPS"]
 
 #: Images whose output gradient has at most this fraction of non-zeros use scatter-AXPYs
-#: (measured on this machine, reference CNN conv2: equal speed at 21%, 1.5× faster at 12%).
+#: (the two break even near 21% on the reference CNN's conv2; see ``bench_conv``).
 SPARSE_MAX_DENSITY = 0.18
 #: Below this many floating-point operations a kernel runs on one thread, without waking the
-#: thread pool (about 20 µs of work here; a pool wake-up costs microseconds on an idle
-#: machine and milliseconds on a busy one).
+#: thread pool (a wake-up costs microseconds on an idle machine, milliseconds on a busy one).
 SERIAL_MAX_FLOPS = 2_000_000
 
 

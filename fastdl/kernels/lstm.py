@@ -207,7 +207,7 @@ def _forward_frame(x, weights, state0, outs, chunks, ch):
     """The forward time loop on one chunk of rows.
 
     The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
-    rows per thread, OpenBLAS is about 1.7× faster in that orientation than for ``h W_hh``.
+    rows per thread, OpenBLAS is faster in that orientation than for ``h W_hh``.
     """
     w_ih, w_hh_t, b, scale, shift = weights
     (h0, c0), (hs, cs, acts) = state0, outs
@@ -240,7 +240,7 @@ def _forward_frame_st(x, weights, state0, outs, chunks, ch):
 def _backward_frame(x, weights, saved, dhs, need_dx, grads, partials, chunks, ch):
     """Backward through time on one chunk of rows, then its weight gradients (into ``[ch]``
     of the per-chunk arrays). ``dh_{t-1} = da_t W_hhᵀ`` uses the contiguous copy ``w_hh_t``
-    (no transposed operand: about 2× faster for few rows)."""
+    (no transposed operand: faster for few rows)."""
     (w_ih, w_hh_t), (h0, c0, hs, cs, acts) = weights, saved
     (da, dx, dh0, dc0), (dw_ih_p, dw_hh_p, db_p) = grads, partials
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)

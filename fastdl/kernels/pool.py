@@ -121,7 +121,7 @@ def maxpool_forward_nb(x, size, stride):
 
     Each image is pooled channels-last into a small buffer (vectorised over channels), then
     written out in NCHW order while it is still in cache. The outputs are allocated by numpy
-    (whose allocator asks for huge pages for large arrays: 4× faster first writes here).
+    (whose allocator asks for huge pages for large arrays, which makes first writes faster).
     """
     n, h, w, c = x.shape
     oh, ow = pool_output_size(h, w, size, stride)

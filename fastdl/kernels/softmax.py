@@ -15,14 +15,11 @@ For each row, with ``m = max_k z_k`` (so no ``exp`` can overflow)::
 The forward pass returns the loss and ``p``; the backward pass needs only ``p`` and ``y``.
 
 The numba twin takes one ``exp`` per logit (``p = exp(z − m) / Σ``, the same number up to
-rounding) and sums in float64, in one loop per row. numba's ``exp`` is a scalar call (about
-4 ns) where NumPy's is vectorised (about 1 ns), so the loop wins while NumPy's fixed cost — a
-dozen array operations, about 12 µs — dominates, and loses beyond that. Measured on the
-reference machine, one thread, float32 forward pass: 64 × 10 3.1 µs against NumPy's 15.1;
-800 × 10 34 vs 79; 800 × 32 100 vs 111; 800 × 48 153 vs 132; 800 × 65 211 vs 146. So for
-logit arrays of more than ``LOOP_MAX_SIZE`` elements the numba twin hands over to the NumPy
-twin. (Two threads over blocks of rows did not pay at 800 × 65: waking the pool costs what
-the second thread saves.)
+rounding) and sums in float64, in one loop per row. numba's ``exp`` is a scalar call where
+NumPy's is vectorised, so the loop wins while NumPy's fixed cost (a dozen array operations)
+dominates, and loses beyond that: for logit arrays of more than ``LOOP_MAX_SIZE`` elements
+the numba twin hands over to the NumPy twin (the crossing was measured with
+``bench_softmax``; its docstring has the timings).
 """
 
 from __future__ import annotations
