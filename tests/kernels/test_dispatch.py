@@ -92,6 +92,10 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
     for name in ("_conv2d_backward", "_conv2d_backward_serial"):
         monkeypatch.setattr(conv, name, spy("nb-backward", getattr(conv, name)))
     monkeypatch.setattr(conv, "im2col_np", spy("np-im2col", conv.im2col_np))
+    big = np.zeros((9, 3, 64, 64), np.float32)  # past SERIAL_MAX_SIZE: the parallel path
+    assert big.size >= pool.SERIAL_MAX_SIZE
+    MaxPool2D(2).forward(big)  # compile the parallel kernel (it calls _pool_images) before
+    # _pool_images is replaced by a Python spy below, which compiled code cannot call
     monkeypatch.setattr(pool, "_pool_images", spy("nb-pool-serial", pool._pool_images))
     monkeypatch.setattr(pool, "_maxpool_forward", spy("nb-pool-parallel", pool._maxpool_forward))
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
@@ -108,8 +112,6 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
     pooled = MaxPool2D(2).forward(x)  # small input: the one-thread entry point
     assert calls == ["nb-pool-serial"] and pooled.shape == (2, 3, 3, 3)
     calls.clear()
-    big = np.zeros((9, 3, 64, 64), np.float32)  # past SERIAL_MAX_SIZE: the parallel one
-    assert big.size >= pool.SERIAL_MAX_SIZE
     MaxPool2D(2).forward(big)
     assert calls == ["nb-pool-parallel"]
 
