@@ -54,6 +54,7 @@ from fastdl.ops import (
     WeightMultiply,
 )
 from fastdl.optimizers import SGD, Adadelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop, SGDMomentum
+from fastdl.saving import ModelFileError, load, load_with_optimizer, register_layer
 from fastdl.trainer import History, Trainer, TrainingDivergedError
 
 __version__ = "0.1.0"
@@ -98,4 +99,8 @@ __all__ = [
     "Trainer",
     "History",
     "TrainingDivergedError",
+    "load",
+    "load_with_optimizer",
+    "register_layer",
+    "ModelFileError",
 ]

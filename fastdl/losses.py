@@ -24,6 +24,10 @@ class Loss(abc.ABC):
     def name(self) -> str:
         return type(self).__name__
 
+    def get_config(self) -> dict:
+        """The constructor's arguments that rebuild this loss ({} for fastdl's own)."""
+        return {}
+
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         """Return the loss of ``prediction`` against ``target`` (validated first)."""
         if not isinstance(prediction, np.ndarray) or not isinstance(target, np.ndarray):

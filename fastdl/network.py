@@ -71,6 +71,10 @@ class NeuralNetwork:
         self.loss = loss
         self.seed = seed
         self.dtype = np.dtype(dtype)
+        #: The shape of one example, ``x.shape[1:]``, from the first pass (or ``build``).
+        self.input_shape: tuple[int, ...] | None = None
+        #: ``"float"``, or ``"int"`` for token ids (an Embedding first).
+        self.input_kind = "float"
         self._bind()
 
     def __repr__(self) -> str:
@@ -109,13 +113,57 @@ class NeuralNetwork:
         if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
             raise ValueError(f"NeuralNetwork: got an empty input of shape {x.shape}")
         if np.issubdtype(x.dtype, np.floating):
-            return x.astype(self.dtype, copy=False)
-        if self.layers[0].float_input:
+            x = x.astype(self.dtype, copy=False)
+        elif self.layers[0].float_input:
             raise TypeError(
                 f"NeuralNetwork: {self.layers[0].name} expects floating-point input, got dtype "
                 f"{x.dtype} (scale integer data to floats first, e.g. fastdl.datasets.scale_images)"
             )
+        if self.input_shape is None:
+            self.input_shape = tuple(int(d) for d in x.shape[1:])
+            self.input_kind = "float" if np.issubdtype(x.dtype, np.floating) else "int"
         return x
+
+    def build(self, input_shape: tuple[int, ...], kind: str = "float") -> NeuralNetwork:
+        """Set every layer up for examples of ``input_shape`` without data (as the first pass
+        would), so ``set_weights`` and ``summary`` work on a new network; returns ``self``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            One example's shape, e.g. ``(1, 28, 28)`` for MNIST images (no batch axis).
+        kind : {"float", "int"}
+            ``"int"`` for token ids (a network that starts with ``Embedding``).
+
+        Initial weights are drawn from the network's generator, as the first pass draws them.
+        """
+        shape = tuple(input_shape)
+        if not shape or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
+            raise ValueError(
+                f"NeuralNetwork.build: input_shape must be positive ints (one example, no "
+                f"batch axis), got {input_shape!r}"
+            )
+        if kind not in ("float", "int"):
+            raise ValueError(f"NeuralNetwork.build: kind must be 'float' or 'int', got {kind!r}")
+        if self.layers[0].first:
+            dtype = self.dtype if kind == "float" else np.int64
+            self.forward(np.zeros((1,) + shape, dtype=dtype), inference=True)
+            self.reset_state()
+        return self
+
+    def save(self, path, optimizer=None) -> None:
+        """Write this network (and ``optimizer``'s state) to ``path``; see :mod:`fastdl.saving`
+        for the format. ``fd.load(path)`` reads it back."""
+        from fastdl import saving
+
+        saving.save(self, path, optimizer=optimizer)
+
+    @staticmethod
+    def load(path) -> NeuralNetwork:
+        """Read a network written by :meth:`save` (the same as ``fd.load``)."""
+        from fastdl import saving
+
+        return saving.load(path)
 
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
         """Run every layer; ``inference=True`` turns dropout off.

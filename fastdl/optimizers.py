@@ -89,10 +89,76 @@ class Optimizer(abc.ABC):
         self.iterations = 0
         self._decay_per_epoch: float | None = None
 
+    #: Constructor arguments of the subclass, beside the base class's (see :meth:`get_config`).
+    _config_keys: tuple[str, ...] = ()
+
     def bind(self, net) -> None:
-        """Update the parameters of ``net`` (a NeuralNetwork) from now on."""
-        self.net = net
-        self.reset()
+        """Update the parameters of ``net`` (a NeuralNetwork) from now on.
+
+        Binding another network forgets the state; binding the network already bound keeps it
+        (so ``Trainer(net, optim)`` after ``fd.load_with_optimizer`` continues as saved).
+        """
+        if net is not self.net:
+            self.net = net
+            self.reset()
+
+    def get_config(self) -> dict:
+        """The constructor's arguments, by name (as Keras's ``get_config``)."""
+        config = {
+            "lr": self.initial_lr, "final_lr": self.final_lr, "decay_type": self.decay_type,
+            "clip_value": self.clip_value, "clip_norm": self.clip_norm,
+            "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+        }  # fmt: skip
+        config.update({k: getattr(self, k) for k in self._config_keys})
+        return config
+
+    def state_dict(self) -> dict:
+        """Everything that the next :meth:`step` depends on, as copies (PyTorch's name).
+
+        Returns
+        -------
+        dict
+            ``name`` (the class), ``config`` (:meth:`get_config`), ``iterations``, ``lr`` (the
+            current, decayed rate), ``decay_per_epoch``, ``slots`` (``{i: {name: array}}``:
+            velocities, moments, ... of parameter ``i``) and ``ema`` (the moving averages,
+            or None).
+        """
+        return {
+            "name": type(self).__name__,
+            "config": self.get_config(),
+            "iterations": self.iterations,
+            "lr": self.lr,
+            "decay_per_epoch": self._decay_per_epoch,
+            "slots": {i: {k: v.copy() for k, v in s.items()} for i, s in self.state.items()},
+            "ema": None if self._ema is None else [a.copy() for a in self._ema],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back a :meth:`state_dict` (of an optimizer of this class, for this network).
+
+        Raises ``TypeError`` for another optimizer's state and ``ValueError`` for arrays that
+        do not match the bound network's parameters; the optimizer is unchanged then.
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if state.get("name") != type(self).__name__:
+            raise TypeError(f"{where}: the state is of a {state.get('name')}")
+        params = self.net.params() if self.net is not None else None
+        slots = {int(i): dict(s) for i, s in state["slots"].items()}
+        ema = state["ema"]
+        for i, s in slots.items():
+            for k, v in s.items():
+                if params is not None and (i >= len(params) or v.shape != params[i].shape
+                                           or v.dtype != params[i].dtype):  # fmt: skip
+                    raise ValueError(f"{where}: slot {k!r} of parameter {i} does not fit it")
+        if ema is not None and params is not None:
+            if [(a.shape, a.dtype) for a in ema] != [(p.shape, p.dtype) for p in params]:
+                raise ValueError(f"{where}: the moving averages do not fit the parameters")
+        self.iterations = int(state["iterations"])
+        self.lr = float(state["lr"])
+        dpe = state["decay_per_epoch"]
+        self._decay_per_epoch = None if dpe is None else float(dpe)
+        self.state = {i: {k: np.array(v) for k, v in s.items()} for i, s in slots.items()}
+        self._ema = None if ema is None else [np.array(a) for a in ema]
 
     def reset(self) -> None:
         """Forget all state and restore the initial learning rate."""
@@ -240,6 +306,7 @@ class SGDMomentum(Optimizer):
         self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs
     ) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = ("momentum", "nesterov")
         self.momentum = _fraction("SGDMomentum", "momentum", momentum)
         self.nesterov = bool(nesterov)
 
@@ -262,6 +329,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float = 0.01, eps: float = 1e-7, **kwargs) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = ("eps",)
         self.eps = _positive("AdaGrad", "eps", eps)
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
@@ -278,6 +346,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-7, **kwargs) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = ("rho", "eps")
         self.rho = _fraction("RMSprop", "rho", rho)
         self.eps = _positive("RMSprop", "eps", eps)
 
@@ -304,6 +373,7 @@ class Adam(Optimizer):
         **kwargs,
     ) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = ("beta1", "beta2", "eps")
         self.beta1 = _fraction(type(self).__name__, "beta1", beta1)
         self.beta2 = _fraction(type(self).__name__, "beta2", beta2)
         self.eps = _positive(type(self).__name__, "eps", eps)
@@ -341,6 +411,7 @@ class AdamW(Adam):
 
     def __init__(self, lr: float = 0.001, weight_decay: float = 0.01, **kwargs) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = self._config_keys + ("weight_decay",)
         if float(weight_decay) < 0:
             raise ValueError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
         self.weight_decay = float(weight_decay)
@@ -359,6 +430,7 @@ class Adadelta(Optimizer):
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, **kwargs) -> None:
         super().__init__(lr, **kwargs)
+        self._config_keys = ("rho", "eps")
         self.rho = _fraction("Adadelta", "rho", rho)
         self.eps = _positive("Adadelta", "eps", eps)
 

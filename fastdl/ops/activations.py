@@ -86,6 +86,9 @@ class LeakyReLU(Operation):
             raise ValueError(f"LeakyReLU: alpha must be in [0, 1), got {alpha}")
         self.alpha = float(alpha)
 
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha}
+
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
         return np.where(x > 0, x, x * self.alpha).astype(x.dtype, copy=False)

@@ -75,7 +75,13 @@ class Operation(abc.ABC):
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(tuple(p.shape)) for p in self.params())
-        return f"{self.name}({shapes})"
+        config = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{self.name}({shapes or config})"
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (other than arrays) that rebuild this operation; {} for
+        the activations without any."""
+        return {}
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Check and store ``input_``, and return ``self._output(inference)``."""
