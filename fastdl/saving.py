@@ -63,7 +63,7 @@ from fastdl.layers import (
     MaxPool2D,
     RNNLayer,
 )
-from fastdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from fastdl.losses import MeanSquaredError, SoftmaxCrossEntropy
 from fastdl.ops.activations import Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from fastdl.ops.base import Operation
 from fastdl.optimizers import (
