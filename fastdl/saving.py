@@ -174,6 +174,11 @@ def _jsonable(value):
     return value
 
 
+def _jsonable_config(config: dict) -> dict:
+    """``config`` as it reads back from a file's JSON (tuples as lists, floats as floats)."""
+    return json.loads(json.dumps({k: _jsonable(v) for k, v in config.items()}))
+
+
 def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
     name = type(layer).__name__
     if LAYERS.get(name) is not type(layer):
@@ -183,7 +188,7 @@ def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
         )
     entry = {
         "name": name,
-        "config": {k: _jsonable(v) for k, v in layer.get_config().items()},
+        "config": _jsonable_config(layer.get_config()),
         "params": [],
         "state": [],
     }
@@ -201,7 +206,8 @@ def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
 
 def _optimizer_entry(optim: Optimizer, arrays: dict) -> dict:
     state = optim.state_dict()
-    entry = {k: state[k] for k in ("name", "config", "iterations", "lr", "decay_per_epoch")}
+    entry = {k: state[k] for k in ("name", "iterations", "lr", "decay_per_epoch")}
+    entry["config"] = _jsonable_config(state["config"])
     entry["slots"] = {}
     for i, slots in state["slots"].items():
         entry["slots"][str(i)] = {}

@@ -6,12 +6,17 @@ the loop and returns a :class:`History`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
 from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
@@ -57,13 +62,27 @@ class History:
 
 @dataclass
 class _Run:
-    """Bookkeeping of one ``fit``: the best evaluation so far and its weights."""
+    """Bookkeeping of one ``fit``: where the loop is, and the best evaluation so far.
+
+    Everything here (with the network, the optimizer and their generators) is what a
+    checkpoint holds, so a resumed run continues bit for bit.
+    """
 
     history: History
     best_loss: float
     best_weights: list
     bad_evals: int
     start: float
+    shuffle: np.random.Generator
+    epoch: int = 1  # the epoch in progress (1-based)
+    batch: int = 0  # its batches done
+    order: np.ndarray | None = None  # its shuffled order (None before it starts)
+    total: float = 0.0  # the sum of its batches' loss × batch size so far
+    seconds_before: float = 0.0  # wall time of the runs this one resumes
+    interrupted: bool = False  # Ctrl-C seen: stop after the batch in progress
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.start
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -80,6 +99,27 @@ def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
             )
     if len(x) != len(y):
         raise ValueError(f"Trainer.fit: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
+
+
+@contextlib.contextmanager
+def _deferred_interrupt(run):
+    """While the block runs, a first Ctrl-C only sets ``run.interrupted`` (the loop stops at
+    a consistent point); a second raises at once. Only in the main thread, where Python
+    delivers signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if run.interrupted:
+            raise KeyboardInterrupt
+        run.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -138,6 +178,9 @@ class Trainer:
         verbose: int = 1,
         patience: int = 1,
         eval_batch_size: int = 1000,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        resume: str | os.PathLike | None = None,
     ) -> History:
         """Train for ``epochs`` epochs and evaluate every ``eval_every`` epochs.
 
@@ -171,6 +214,23 @@ class Trainer:
         patience : int, default 1
         eval_batch_size : int, default 1000
             Batch size of the inference passes that evaluate.
+        checkpoint : path, optional
+            Write the loop's whole state there (see :mod:`fastdl.checkpoint`), atomically, at
+            the end of every epoch and every ``checkpoint_every`` training batches.
+        checkpoint_every : int, optional
+            Also checkpoint after every this many training batches. Counted in batches, not
+            seconds, so the positions do not depend on the machine's speed (and a test can
+            name them); one checkpoint of the reference CNN takes milliseconds.
+        resume : path, optional
+            Continue the run that wrote this checkpoint: the final weights are bit for bit
+            those of the uninterrupted run (same data, same settings, same thread count).
+            The settings, network and optimizer must be those of that run (checked);
+            ``restart`` does not apply.
+
+        Ctrl-C (``KeyboardInterrupt``) stops after the batch in progress: the checkpoint is
+        written if one is configured, the network ends on the best weights seen (the initial
+        ones before any evaluation), and the interrupt is raised again. A second Ctrl-C
+        interrupts at once.
 
         Returns
         -------
@@ -193,13 +253,22 @@ class Trainer:
         batch_size = positive_int("Trainer.fit", "batch_size", batch_size)
         patience = positive_int("Trainer.fit", "patience", patience)
         eval_batch_size = positive_int("Trainer.fit", "eval_batch_size", eval_batch_size)
+        if checkpoint_every is not None:
+            checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)
+            if checkpoint is None:
+                raise ValueError("Trainer.fit: checkpoint_every needs checkpoint= (a path)")
+        saved = ckpt.read(resume) if resume is not None else None
+        settings = {
+            "epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
+            "seed": seed, "early_stopping": bool(early_stopping), "patience": patience,
+            "eval_batch_size": eval_batch_size, "n_train": len(x_train),
+            "n_test": None if x_test is None else len(x_test),
+        }  # fmt: skip
 
         net, optim = self.net, self.optim
-        if restart:
-            net.reset()
-            optim.reset()
         # One inference pass on a single example of each set sets the layers up (lazily, as in
-        # the book) and lets the network and loss check shapes before any training arithmetic.
+        # the book) and lets the network and loss check shapes and every label before any
+        # training arithmetic, and before restart discards any trained weights.
         net.reset_state()  # state an earlier fit or predict left would not fit a batch of one
         net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
         self._check_labels(y_train, "train")
@@ -207,45 +276,39 @@ class Trainer:
             net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
             self._check_labels(y_test, "test")
         net.reset_state()  # the checking passes must not leave state in stateful layers
+        if restart and saved is None:
+            if verbose and net.params() and optim.iterations:
+                print("fit: restart=True re-initialises the trained weights "
+                      "(restart=False continues from them)", flush=True)  # fmt: skip
+            net.reset()
+            optim.reset()
+            net.forward(x_train[:1], inference=True)  # set the fresh layers up
+            net.reset_state()
         optim.setup_decay(epochs)
 
         history = History()
-        run = _Run(history, math.inf, net.get_weights(), 0, time.perf_counter())
-        rng = np.random.default_rng(seed)
+        run = _Run(history, math.inf, net.get_weights(), 0, time.perf_counter(),
+                   np.random.default_rng(seed))  # fmt: skip
+        if saved is not None:
+            ckpt.restore(self, *saved, run, settings, resume)
+        save = (lambda: ckpt.write(checkpoint, self, run, settings)) if checkpoint else None
         # Overflow and NaN are caught by the finiteness checks, with a message that says where;
         # numpy's own warnings about them would only come first and say less.
-        with np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(1, epochs + 1):
-                train_loss = self._train_epoch(x_train, y_train, batch_size, rng, epoch, run)
+        with np.errstate(over="ignore", invalid="ignore"), _deferred_interrupt(run):
+            while run.epoch <= epochs and not history.stopped_early:
+                epoch = run.epoch
+                train_loss = self._train_epoch(x_train, y_train, batch_size, run,
+                                               checkpoint_every, save)  # fmt: skip
                 if epoch % eval_every == 0 or epoch == epochs:
-                    # With use_ema the averaged weights are the ones evaluated and kept; the
-                    # raw weights go back in afterwards and training continues from them.
-                    raw = net.get_weights() if optim.use_ema else None
-                    if raw is not None:
-                        optim.apply_ema()
-                    if x_test is not None:
-                        val_loss, val_acc = self._evaluate(x_test, y_test, eval_batch_size)
-                    elif raw is not None:  # the averaged weights were not the ones trained
-                        val_loss, _ = self._evaluate(x_train, y_train, eval_batch_size)
-                        val_acc = None
-                    else:
-                        val_loss, val_acc = train_loss, None
-                    if not math.isfinite(val_loss):
-                        self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
-                    self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
-                    improved = val_loss < run.best_loss
-                    if improved:
-                        run.best_loss, run.best_weights = val_loss, net.get_weights()
-                        history.best_epoch, run.bad_evals = epoch, 0
-                    if raw is not None:
-                        net.set_weights(raw)
-                    if not improved and early_stopping:
-                        run.bad_evals += 1
-                        if run.bad_evals >= patience:
-                            history.stopped_early = True
-                            break
+                    self._evaluation(run, epoch, epochs, train_loss, x_test, y_test,
+                                     x_train, y_train, eval_batch_size, verbose,
+                                     early_stopping, patience)  # fmt: skip
                 if epoch < epochs:
                     optim.decay_lr()
+                run.epoch, run.batch, run.order, run.total = epoch + 1, 0, None, 0.0
+                if save is not None:
+                    save()
+                self._stop_if_interrupted(run)
         if optim.use_ema:
             optim.apply_ema()  # the weights of the last evaluation: no step has come since
             optim.restart_ema()
@@ -263,41 +326,94 @@ class Trainer:
                     flush=True,
                 )
         net.reset_state()  # what training carried belongs to no sequence a caller has
-        history.seconds = time.perf_counter() - run.start
+        history.seconds = run.elapsed()
         return history
 
-    def _train_epoch(
-        self, x, y, batch_size: int, rng: np.random.Generator, epoch: int, run
-    ) -> float:
-        """One pass over the shuffled data; returns the mean training loss."""
+    def _evaluation(self, run, epoch, epochs, train_loss, x_test, y_test, x_train, y_train,
+                    eval_batch_size, verbose, early_stopping, patience) -> None:  # fmt: skip
+        """Evaluate after ``epoch``, record it, keep the best weights, decide early stopping."""
+        net, optim, history = self.net, self.optim, run.history
+        # With use_ema the averaged weights are the ones evaluated and kept; the raw weights
+        # go back in afterwards and training continues from them.
+        raw = net.get_weights() if optim.use_ema else None
+        if raw is not None:
+            optim.apply_ema()
+        if x_test is not None:
+            val_loss, val_acc = self._evaluate(x_test, y_test, eval_batch_size)
+        elif raw is not None:  # the averaged weights were not the ones trained
+            val_loss, _ = self._evaluate(x_train, y_train, eval_batch_size)
+            val_acc = None
+        else:
+            val_loss, val_acc = train_loss, None
+        if not math.isfinite(val_loss):
+            self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
+        self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
+        improved = val_loss < run.best_loss
+        if improved:
+            run.best_loss, run.best_weights = val_loss, net.get_weights()
+            history.best_epoch, run.bad_evals = epoch, 0
+        if raw is not None:
+            net.set_weights(raw)
+        if not improved and early_stopping:
+            run.bad_evals += 1
+            if run.bad_evals >= patience:
+                history.stopped_early = True
+
+    def _stop_if_interrupted(self, run) -> None:
+        """After a Ctrl-C: end on the best weights seen and raise ``KeyboardInterrupt``."""
+        if not run.interrupted:
+            return
+        self.net.set_weights(run.best_weights)
+        self.net.reset_state()
+        self.optim.restart_ema()
+        which = "initial" if run.history.best_epoch is None else "best"
+        raise KeyboardInterrupt(f"Trainer.fit interrupted; the {which} weights were restored")
+
+    def _train_epoch(self, x, y, batch_size: int, run, checkpoint_every, save) -> float:
+        """The rest of the epoch ``run.epoch`` (all of it, unless resumed partway); returns
+        its mean training loss. Checkpoints every ``checkpoint_every`` batches."""
         net, optim = self.net, self.optim
         n = len(x)
-        order = rng.permutation(n)
-        total = 0.0
-        for batch, start in enumerate(range(0, n, batch_size), start=1):
-            idx = order[start : start + batch_size]
+        if run.order is None:
+            run.order = run.shuffle.permutation(n)
+        starts = range(0, n, batch_size)
+        for batch in range(run.batch + 1, len(starts) + 1):
+            start = starts[batch - 1]
+            idx = run.order[start : start + batch_size]
             net.reset_state()  # shuffled batches hold unrelated sequences: no state carries over
             loss = net.train_batch(x[idx], y[idx])
             if not math.isfinite(loss):
                 self._diverged(
                     run,
-                    f"loss is {loss} at epoch {epoch}, batch {batch} "
+                    f"loss is {loss} at epoch {run.epoch}, batch {batch} "
                     f"(examples {start}..{start + len(idx) - 1} of the shuffled epoch)",
                 )
             optim.step()
-            total += loss * len(idx)
+            run.total += loss * len(idx)
+            run.batch = batch
+            if save is not None and (
+                (checkpoint_every is not None and batch % checkpoint_every == 0)
+                or (run.interrupted and batch < len(starts))
+            ):
+                save()
+            self._stop_if_interrupted(run)
         if not all(np.isfinite(p).all() for p in net.params()):
             self._diverged(
-                run, f"the weights became NaN or infinite in the last update of epoch {epoch}"
+                run, f"the weights became NaN or infinite in the last update of epoch {run.epoch}"
             )
-        return total / n
+        return run.total / n
 
     def _diverged(self, run, where: str) -> None:
         self.net.set_weights(run.best_weights)
         self.net.reset_state()
         self.optim.restart_ema()
+        which = (
+            "the initial weights (no evaluation had run yet)"
+            if run.history.best_epoch is None
+            else f"the best weights (epoch {run.history.best_epoch})"
+        )
         raise TrainingDivergedError(
-            f"Trainer.fit: {where}; training stopped and the best weights were restored — "
+            f"Trainer.fit: {where}; training stopped and {which} were restored — "
             "try a lower learning rate or gradient clipping (clip_norm=)"
         )
 

@@ -1,0 +1,226 @@
+"""Checkpoints of fit: resumed runs end bit for bit where uninterrupted ones do, after an
+exception, a Ctrl-C, or SIGKILL at random moments (also during a checkpoint write)."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scripted_losses import NaNOnCall
+
+import fastdl as fd
+import fastdl.checkpoint
+
+HERE = Path(__file__).resolve().parent
+
+
+def cnn():
+    return fd.NeuralNetwork(
+        [fd.Conv2D(3, 3, activation=fd.ReLU()), fd.MaxPool2D(2, dropout=0.75), fd.Flatten(),
+         fd.Dense(6, fd.Tanh(), dropout=0.5), fd.Dense(3)],
+        fd.SoftmaxCrossEntropy(), seed=2,
+    )  # fmt: skip
+
+
+def cnn_data(n=90):
+    rng = np.random.default_rng(5)
+    return rng.standard_normal((n, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, n)
+
+
+FIT = dict(epochs=3, eval_every=1, batch_size=16, verbose=0, seed=4, patience=3)
+
+
+def optimizer():
+    return fd.SGDMomentum(0.05, final_lr=0.01, decay_type="exponential", use_ema=True,
+                          ema_momentum=0.5)  # fmt: skip
+
+
+def uninterrupted():
+    x, y = cnn_data()
+    net = cnn()
+    history = fd.Trainer(net, optimizer()).fit(x, y, x[:30], y[:30], **FIT)
+    return net.get_weights(), history
+
+
+def same(a, b):
+    return all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, 6, 7, 12, 17, 18])
+def test_resuming_after_a_failure_at_any_batch_is_bitwise_the_same(fail_at, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    want, want_history = uninterrupted()
+    x, y = cnn_data()
+    path = tmp_path / "run.ckpt"
+    net = cnn()
+    calls = {"n": 0}
+    real = net.train_batch
+
+    def failing(xb, yb):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise Stop
+        return real(xb, yb)
+
+    monkeypatch.setattr(net, "train_batch", failing)
+    with pytest.raises(Stop):
+        fd.Trainer(net, optimizer()).fit(x, y, x[:30], y[:30], checkpoint=path,
+                                         checkpoint_every=2, **FIT)  # fmt: skip
+    fresh = cnn()  # as a new process would build it
+    if not path.exists():  # failed before the first checkpoint: start again
+        history = fd.Trainer(fresh, optimizer()).fit(x, y, x[:30], y[:30], **FIT)
+    else:
+        history = fd.Trainer(fresh, optimizer()).fit(x, y, x[:30], y[:30], resume=path, **FIT)
+    assert same(fresh.get_weights(), want)
+    assert history.val_loss == want_history.val_loss
+    assert history.train_loss == want_history.train_loss
+    assert history.best_epoch == want_history.best_epoch
+
+
+def test_ctrl_c_checkpoints_ends_on_the_best_weights_and_re_raises(tmp_path, monkeypatch):
+    want, _ = uninterrupted()
+    x, y = cnn_data()
+    path = tmp_path / "run.ckpt"
+    net = cnn()
+    trainer = fd.Trainer(net, optimizer())
+    seen = {"n": 0, "best": None}
+    real_train, real_eval = net.train_batch, trainer._evaluate
+
+    def train(xb, yb):
+        seen["n"] += 1
+        if seen["n"] == 10:  # in epoch 2, after one evaluation
+            signal.raise_signal(signal.SIGINT)
+        return real_train(xb, yb)
+
+    def evaluate(*args):
+        out = real_eval(*args)
+        seen["best"] = net.get_weights()  # epoch 1's (averaged) weights, the best so far
+        return out
+
+    monkeypatch.setattr(net, "train_batch", train)
+    monkeypatch.setattr(trainer, "_evaluate", evaluate)
+    with pytest.raises(KeyboardInterrupt, match="the best weights were restored"):
+        trainer.fit(x, y, x[:30], y[:30], checkpoint=path, **FIT)
+    assert same(net.get_weights(), seen["best"])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    fresh = cnn()
+    fd.Trainer(fresh, optimizer()).fit(x, y, x[:30], y[:30], resume=path, **FIT)
+    assert same(fresh.get_weights(), want)
+
+
+def test_a_resume_with_other_settings_network_or_optimizer_is_refused(tmp_path):
+    x, y = cnn_data()
+    path = tmp_path / "run.ckpt"
+    fd.Trainer(cnn(), optimizer()).fit(x, y, checkpoint=path, **FIT)
+    with pytest.raises(ValueError, match=r"other settings .* batch_size=8 \(checkpoint: 16\)"):
+        fd.Trainer(cnn(), optimizer()).fit(x, y, resume=path, **{**FIT, "batch_size": 8})
+    other = fd.NeuralNetwork([fd.Flatten(), fd.Dense(3)], fd.SoftmaxCrossEntropy())
+    with pytest.raises(ValueError, match="written for another network"):
+        fd.Trainer(other, optimizer()).fit(x, y, resume=path, **FIT)
+    with pytest.raises(ValueError, match="the checkpoint's optimizer is SGDMomentum"):
+        fd.Trainer(cnn(), fd.SGDMomentum(0.1)).fit(x, y, resume=path, **FIT)
+    with pytest.raises(fd.ModelFileError, match="cannot be read"):
+        fd.Trainer(cnn(), optimizer()).fit(x, y, resume=tmp_path / "none.ckpt", **FIT)
+    with pytest.raises(ValueError, match="checkpoint_every needs checkpoint="):
+        fd.Trainer(cnn(), optimizer()).fit(x, y, checkpoint_every=3, **FIT)
+
+
+def test_a_bad_label_in_a_second_fit_keeps_the_trained_weights():
+    x, y = cnn_data()
+    net = cnn()
+    trainer = fd.Trainer(net, optimizer())
+    trainer.fit(x, y, **FIT)
+    trained = net.get_weights()
+    bad = y.copy()
+    bad[-1] = 9
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        trainer.fit(x, bad, **FIT)  # restart=True would have re-initialised first
+    assert same(net.get_weights(), trained)
+
+
+def test_a_divergence_before_any_evaluation_names_the_initial_weights():
+    x, y = cnn_data()
+    net = fd.NeuralNetwork([fd.Flatten(), fd.Dense(3)], NaNOnCall(4), seed=0)
+    with pytest.raises(fd.TrainingDivergedError, match=r"the initial weights \(no evaluation"):
+        fd.Trainer(net, fd.SGD(0.1)).fit(x, y, **FIT)
+
+
+# -- SIGKILL at random moments ------------------------------------------------------------------
+
+WORKER = HERE / "checkpoint_worker.py"
+
+
+def run_worker(model, folder, resume):
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), model, str(folder), "resume" if resume else "fresh"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_ready(proc):
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", (line, proc.stderr.read())
+
+
+@pytest.mark.parametrize(("model", "kills", "during_write"), [("cnn", 12, 4), ("lstm", 10, 3)])
+def test_sigkill_at_random_moments_then_resume_gives_the_same_bits(model, kills, during_write,
+                                                                    tmp_path):  # fmt: skip
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    proc = run_worker(model, reference, resume=False)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    want = np.load(reference / "final.npz")
+
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    rnd = random.Random(7)
+    report = {"kills": 0, "during_write": 0, "resumed_from": []}
+    for k in range(kills + 10):
+        if report["kills"] == kills:
+            break
+        resume = (folder / "run.ckpt").exists()
+        if resume:  # every checkpoint a kill left behind must load
+            fit = fd.checkpoint.read(folder / "run.ckpt")[0]["fit"]
+            report["resumed_from"].append(f"{fit['epoch']}.{fit['batch']}")
+        proc = run_worker(model, folder, resume)
+        wait_ready(proc)
+        if k < during_write:  # kill as soon as a checkpoint is being written
+            time.sleep(rnd.uniform(0.2, 1.0))
+            deadline = time.monotonic() + 20
+            while not any(p.suffix == ".tmp" for p in folder.iterdir()):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    break
+            report["during_write"] += proc.poll() is None
+        else:
+            time.sleep(rnd.uniform(0.2, 1.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            report["kills"] += 1
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        if (folder / "final.npz").exists():
+            break
+    while not (folder / "final.npz").exists():  # let the last run finish
+        proc = run_worker(model, folder, (folder / "run.ckpt").exists())
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    got = np.load(folder / "final.npz")
+    print(json.dumps({model: report}))
+    assert report["kills"] == kills and report["during_write"] >= during_write - 1
+    assert len(report["resumed_from"]) >= kills - during_write  # the kills left checkpoints
+    assert sorted(got.files) == sorted(want.files)
+    for key in want.files:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
