@@ -91,6 +91,8 @@ class Optimizer(abc.ABC):
 
     #: Constructor arguments of the subclass, beside the base class's (see :meth:`get_config`).
     _config_keys: tuple[str, ...] = ()
+    #: Slots that are only scratch space (overwritten before they are read): not state.
+    _scratch_slots: tuple[str, ...] = ("scratch", "delta")
 
     def bind(self, net) -> None:
         """Update the parameters of ``net`` (a NeuralNetwork) from now on.
@@ -129,7 +131,10 @@ class Optimizer(abc.ABC):
             "iterations": self.iterations,
             "lr": self.lr,
             "decay_per_epoch": self._decay_per_epoch,
-            "slots": {i: {k: v.copy() for k, v in s.items()} for i, s in self.state.items()},
+            "slots": {
+                i: {k: v.copy() for k, v in s.items() if k not in self._scratch_slots}
+                for i, s in self.state.items()
+            },
             "ema": None if self._ema is None else [a.copy() for a in self._ema],
         }
 
