@@ -183,44 +183,41 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bits(model, kills,
     assert proc.returncode == 0, err
     want = np.load(reference / "final.npz")
 
-    folder = tmp_path / "killed"
-    folder.mkdir()
     rnd = random.Random(7)
-    report = {"kills": 0, "during_write": 0, "resumed_from": []}
-    for k in range(kills + 10):
-        if report["kills"] == kills:
-            break
-        resume = (folder / "run.ckpt").exists()
-        if resume:  # every checkpoint a kill left behind must load
-            fit = fd.checkpoint.read(folder / "run.ckpt")[0]["fit"]
-            report["resumed_from"].append(f"{fit['epoch']}.{fit['batch']}")
-        proc = run_worker(model, folder, resume)
-        wait_ready(proc)
-        if k < during_write:  # kill as soon as a checkpoint is being written
+    report = {"kills": 0, "during_write": 0, "resumed_from": [], "runs_completed": 0}
+    chain = 0
+    while report["kills"] < kills:  # a run that completes first is checked, and another begun
+        chain += 1
+        folder = tmp_path / f"killed-{chain}"
+        folder.mkdir()
+        while not (folder / "final.npz").exists():
+            resume = (folder / "run.ckpt").exists()
+            if resume:  # every checkpoint a kill left behind must load
+                fit = fd.checkpoint.read(folder / "run.ckpt")[0]["fit"]
+                report["resumed_from"].append(f"{fit['epoch']}.{fit['batch']}")
+            proc = run_worker(model, folder, resume)
+            wait_ready(proc)
+            if report["kills"] >= kills:  # enough kills: let this run finish
+                _, err = proc.communicate(timeout=300)
+                assert proc.returncode == 0, err
+                break
             time.sleep(rnd.uniform(0.2, 1.0))
-            deadline = time.monotonic() + 20
-            while not any(p.suffix == ".tmp" for p in folder.iterdir()):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    break
-            report["during_write"] += proc.poll() is None
-        else:
-            time.sleep(rnd.uniform(0.2, 1.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            report["kills"] += 1
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-        if (folder / "final.npz").exists():
-            break
-    while not (folder / "final.npz").exists():  # let the last run finish
-        proc = run_worker(model, folder, (folder / "run.ckpt").exists())
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-    got = np.load(folder / "final.npz")
+            if report["during_write"] < during_write:  # then kill as a checkpoint is written
+                deadline = time.monotonic() + 20
+                while not any(p.suffix == ".tmp" for p in folder.iterdir()):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        break
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                report["kills"] += 1
+                if report["during_write"] < during_write:
+                    report["during_write"] += 1
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode in (0, -signal.SIGKILL), err
+        got = np.load(folder / "final.npz")
+        report["runs_completed"] += 1
+        assert sorted(got.files) == sorted(want.files)
+        for key in want.files:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {chain}: {key}")
     print(json.dumps({model: report}))
-    assert report["kills"] == kills and report["during_write"] >= during_write - 1
-    assert len(report["resumed_from"]) >= kills - during_write  # the kills left checkpoints
-    assert sorted(got.files) == sorted(want.files)
-    for key in want.files:
-        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    assert len(report["resumed_from"]) >= kills // 2  # the kills left checkpoints to resume
