@@ -5,7 +5,8 @@ Settings
 FASTDL_PURE=1
     Run every kernel on its pure-NumPy twin; numba is then never imported.
 FASTDL_NUM_THREADS=n
-    Threads for fastdl's own parallel kernels (default: all cores, ``os.cpu_count()``).
+    Threads for fastdl's own parallel kernels (default: the CPUs the process may run on —
+    its affinity mask — or ``NUMBA_NUM_THREADS`` where that is smaller; the smallest wins).
 FASTDL_BLAS=auto|cblas|scipy|numpy|loops
     How the compiled kernels multiply matrices (see :mod:`fastdl.kernels._blas`): ``auto``
     (default) takes the first that can run here, in that order; another value forces it.
@@ -48,13 +49,39 @@ def _env_flag(name: str) -> bool:
     raise ValueError(f"{name}={os.environ[name]!r}: expected 1/0, true/false, yes/no or on/off")
 
 
-def _env_threads() -> int:
-    raw = os.environ.get("FASTDL_NUM_THREADS", "").strip()
-    if not raw:
+def _cores() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``, a batch scheduler's
+    binding, a container's cpuset) where the system has one, else all of them."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _env_count(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"FASTDL_NUM_THREADS={raw!r}: expected a whole number >= 1")
+        raise ValueError(f"{name}={raw!r}: expected a whole number >= 1")
     return int(raw)
+
+
+def _thread_limit() -> tuple[int, str]:
+    """The most threads fastdl may use, and why: the CPUs it may run on, and numba's pool
+    size where ``NUMBA_NUM_THREADS`` fixes it (numba refuses more)."""
+    limit, why = _cores(), "the CPUs this process may run on"
+    numba_threads = _env_count("NUMBA_NUM_THREADS")
+    if numba_threads is not None and numba_threads < limit:
+        limit, why = numba_threads, "NUMBA_NUM_THREADS"
+    return limit, why
+
+
+def _env_threads() -> int:
+    """The default thread count: the smallest of the limit and ``FASTDL_NUM_THREADS``."""
+    wanted = _env_count("FASTDL_NUM_THREADS")
+    limit = _thread_limit()[0]
+    return limit if wanted is None else min(wanted, limit)
 
 
 #: The BLAS paths, fastest first (see :mod:`fastdl.kernels._blas`).
@@ -163,13 +190,14 @@ def set_num_threads(n: int) -> None:
     Parameters
     ----------
     n : int
-        Between 1 and ``os.cpu_count()``.
+        Between 1 and the limit: the CPUs this process may run on (its affinity mask), or
+        ``NUMBA_NUM_THREADS`` where that is smaller (numba's pool cannot grow past it).
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
-    limit = os.cpu_count() or 1
+    limit, why = _thread_limit()
     if not 1 <= n <= limit:
-        raise ValueError(f"set_num_threads: expected 1..{limit} threads, got {n}")
+        raise ValueError(f"set_num_threads: expected 1..{limit} threads ({why}), got {n}")
     _state["threads"] = n
     for hook in _thread_hooks:
         hook(n)

@@ -114,3 +114,36 @@ def test_use_blas_restores_the_previous_path():
                 raise KeyError("boom")
         assert config.blas_path() == "loops"
     assert config.blas_path() == before
+
+
+def test_numba_num_threads_caps_the_default_and_the_limit():
+    result = run_python(
+        "import fastdl as fd\n"
+        "print(fd.config.get_num_threads())\n"
+        "try:\n"
+        "    fd.set_num_threads(2)\n"
+        "except ValueError as e: print(e)\n",
+        NUMBA_NUM_THREADS="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "1", "set_num_threads: expected 1..1 threads (NUMBA_NUM_THREADS), got 2"
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_cpu_affinity_mask_sets_the_default_thread_count():
+    result = run_python(
+        "import os\nos.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
+        "import fastdl as fd\nprint(fd.config.get_num_threads())\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+
+
+def test_fastdl_num_threads_above_the_limit_takes_the_limit():
+    limit = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    result = run_python("import fastdl as fd; print(fd.config.get_num_threads())",
+                        FASTDL_NUM_THREADS=str(limit + 5))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(limit)
