@@ -113,6 +113,8 @@ class NeuralNetwork:
         if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
             raise ValueError(f"NeuralNetwork: got an empty input of shape {x.shape}")
         if np.issubdtype(x.dtype, np.floating):
+            if x.dtype.itemsize > self.dtype.itemsize:  # float64 data, float32 network
+                self._check_fits(x)
             x = x.astype(self.dtype, copy=False)
         elif self.layers[0].float_input:
             raise TypeError(
@@ -123,6 +125,18 @@ class NeuralNetwork:
             self.input_shape = tuple(int(d) for d in x.shape[1:])
             self.input_kind = "float" if np.issubdtype(x.dtype, np.floating) else "int"
         return x
+
+    def _check_fits(self, x: np.ndarray) -> None:
+        """Refuse ``x`` whose finite values overflow the network's dtype (they would turn into
+        infinities, and training would report a divergence that blames the learning rate)."""
+        biggest = float(np.max(np.abs(x), initial=0.0, where=np.isfinite(x)))
+        limit = float(np.finfo(self.dtype).max)
+        if biggest > limit:
+            raise ValueError(
+                f"NeuralNetwork: input value {biggest:.6g} does not fit the network's "
+                f"{self.dtype.name} (largest {limit:.6g}); scale the data first, or build the "
+                "network with dtype=np.float64"
+            )
 
     def build(self, input_shape: tuple[int, ...], kind: str = "float") -> NeuralNetwork:
         """Set every layer up for examples of ``input_shape`` without data (as the first pass

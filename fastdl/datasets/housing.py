@@ -67,10 +67,15 @@ def load_boston(path):
     FileNotFoundError
         No such file.
     ValueError
-        Not 14 numeric columns, an unexpected header, a missing or infinite value, or no rows.
+        Not 14 numeric columns, an unexpected header, a missing or infinite value, a value too
+        large for float32, or no rows; the message gives the file's line number (1-based,
+        as an editor shows it).
     """
-    table, _ = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
-    return table[:, :13].astype(np.float32), table[:, 13].astype(np.float32)
+    table, line_of = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
+    with np.errstate(over="ignore"):
+        out = table.astype(np.float32)
+    _check_finite("load_boston", path, out, line_of, "a value too large for float32")
+    return out[:, :13], out[:, 13]
 
 
 def load_california_housing(path):
@@ -106,8 +111,9 @@ def load_california_housing(path):
     FileNotFoundError
         No such file.
     ValueError
-        Not 9 numeric columns, a missing or infinite value, a block group with no
-        households, or no rows.
+        Not 9 numeric columns, a missing or infinite value, a value too large for float32, a
+        block group with no households, or no rows; the message gives the file's line
+        number (1-based).
     """
     func = "load_california_housing"
     table, line_of = _read_table(func, path, _CALIFORNIA_FILE, None, ncols=9)
@@ -127,7 +133,10 @@ def load_california_housing(path):
             longitude,
         ]
     )
-    return x.astype(np.float32), (value / 100000).astype(np.float32)
+    with np.errstate(over="ignore"):
+        x, y = x.astype(np.float32), (value / 100000).astype(np.float32)
+    _check_finite(func, path, np.column_stack([x, y]), line_of, "a value too large for float32")
+    return x, y
 
 
 def _read_table(func, path, default_name, header, ncols=None):
@@ -154,24 +163,37 @@ def _read_table(func, path, default_name, header, ncols=None):
                 + ("no header" if header is None else repr(",".join(header)))
             )
         skip = 1
-    if not any(line.strip() for line in lines[skip:]):
+    rows, line_of = [], []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()  # blank and "#" comment lines hold no row
+        if number <= skip or not text:
+            continue
+        fields = text.split(",")
+        if len(fields) != ncols:
+            raise ValueError(
+                f"{func}: {path}: line {number}: expected {ncols} comma-separated numbers, "
+                f"got {len(fields)}"
+            )
+        values = []
+        for column, field in enumerate(fields, start=1):
+            try:
+                values.append(float(field.strip().strip('"')))
+            except ValueError:
+                raise ValueError(
+                    f"{func}: {path}: line {number}, column {column}: {field.strip()!r} is not "
+                    "a number"
+                ) from None
+        rows.append(values)
+        line_of.append(number)
+    if not rows:
         raise ValueError(f"{func}: {path}: no data rows, expected rows of {ncols} numbers")
-    try:
-        table = np.loadtxt(lines[skip:], delimiter=",", quotechar='"', ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        where = " (rows counted after the header line)" if skip else ""
-        raise ValueError(f"{func}: {path}: {exc}{where}") from None
-    if table.shape[0] == 0 or table.shape[1] != ncols:
-        raise ValueError(
-            f"{func}: {path}: expected rows of {ncols} numbers, got a table of shape {table.shape}"
-        )
-    # The file line of each table row: np.loadtxt skips blank lines and "#" comment lines.
-    line_of = [
-        number
-        for number, line in enumerate(lines, start=1)
-        if number > skip and line.split("#", 1)[0].strip()
-    ]
-    if not np.all(np.isfinite(table)):
-        row = line_of[int(np.argmax(~np.all(np.isfinite(table), axis=1)))]
-        raise ValueError(f"{func}: {path}: line {row}: missing (nan) or infinite value")
+    table = np.array(rows, dtype=np.float64)
+    _check_finite(func, path, table, line_of, "missing (nan) or infinite value")
     return table, line_of
+
+
+def _check_finite(func, path, table, line_of, what):
+    """``ValueError`` naming the first file line whose row of ``table`` is not finite."""
+    bad = ~np.all(np.isfinite(table.reshape(len(table), -1)), axis=1)
+    if np.any(bad):
+        raise ValueError(f"{func}: {path}: line {line_of[int(np.argmax(bad))]}: {what}")

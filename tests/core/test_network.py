@@ -234,3 +234,13 @@ def test_rejected_batch_leaves_the_random_stream_untouched(rng):
     with pytest.raises(ValueError, match="labels must be in"):
         a.train_batch(x, bad)
     assert a.train_batch(x, y) == b.train_batch(x, y)
+
+
+def test_float64_input_that_overflows_float32_is_refused_naming_the_value():
+    net = make_net()
+    x = np.ones((2, 4))
+    x[1, 2] = -5e38
+    with pytest.raises(ValueError, match=r"input value 5e\+38 does not fit the network's float32"):
+        net.forward(x)
+    x[1, 2] = 3e38  # below float32's largest: accepted
+    assert np.isfinite(net.forward(x)).all()
