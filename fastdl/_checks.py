@@ -7,7 +7,13 @@ import copy
 
 import numpy as np
 
-__all__ = ["positive_int", "check_pair", "check_keep_prob", "check_activation"]
+__all__ = ["positive_int", "check_pair", "check_keep_prob", "check_activation", "native"]
+
+
+def native(a: np.ndarray) -> np.ndarray:
+    """``a`` in the machine's byte order (a copy only when it is not: some files hold
+    big-endian data, which the compiled kernels cannot take)."""
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 def positive_int(where: str, what: str, value) -> int:

@@ -11,6 +11,7 @@ import abc
 
 import numpy as np
 
+from fastdl._checks import native
 from fastdl.kernels.softmax import log_softmax, softmax_ce_backward, softmax_ce_forward
 from fastdl.ops.base import check_same_shape
 
@@ -34,8 +35,8 @@ class Loss(abc.ABC):
             raise TypeError(f"{self.name}: prediction and target must be numpy arrays")
         if prediction.size == 0:
             raise ValueError(f"{self.name}: got an empty prediction of shape {prediction.shape}")
-        self.prediction = prediction
-        self.target = self._check_target(prediction, target)
+        self.prediction = native(prediction)
+        self.target = self._check_target(self.prediction, native(target))
         return float(self._output())
 
     def backward(self) -> np.ndarray:

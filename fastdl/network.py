@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastdl import config
-from fastdl._checks import positive_int
+from fastdl._checks import native, positive_int
 from fastdl.layers.base import Layer, carried_states, restore_states
 from fastdl.losses import Loss
 from fastdl.ops.base import Operation
@@ -112,6 +112,7 @@ class NeuralNetwork:
             raise TypeError(f"NeuralNetwork: expected a numpy array, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
             raise ValueError(f"NeuralNetwork: got an empty input of shape {x.shape}")
+        x = native(x)
         if np.issubdtype(x.dtype, np.floating):
             if x.dtype.itemsize > self.dtype.itemsize:  # float64 data, float32 network
                 self._check_fits(x)

@@ -244,3 +244,26 @@ def test_float64_input_that_overflows_float32_is_refused_naming_the_value():
         net.forward(x)
     x[1, 2] = 3e38  # below float32's largest: accepted
     assert np.isfinite(net.forward(x)).all()
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["numba", "pure"])
+def test_big_endian_data_and_labels_are_taken_on_both_paths(pure, rng):
+    if not pure and fd.config.PURE_AT_IMPORT:
+        pytest.skip("numba kernels unavailable")
+    x = rng.standard_normal((6, 1, 6, 6))
+    y = rng.integers(0, 3, 6)
+    ids = rng.integers(0, 5, (6, 4))
+    with fd.config.use_pure(pure):
+        for big in (False, True):
+            order = ">" if big else "<"
+            cnn = fd.NeuralNetwork([fd.Conv2D(2, 3, activation=fd.ReLU()), fd.MaxPool2D(2),
+                                    fd.Flatten(), fd.Dense(3)], fd.SoftmaxCrossEntropy(), seed=0)  # fmt: skip
+            seq = fd.NeuralNetwork([fd.Embedding(5, 3), fd.LSTMLayer(4), fd.Dense(5)],
+                                   fd.SoftmaxCrossEntropy(), seed=0)  # fmt: skip
+            got = (
+                cnn.train_batch(x.astype(order + "f8"), y.astype(order + "i8")),
+                seq.train_batch(ids.astype(order + "i4"), ids.astype(order + "i2")),
+            )
+            if big:
+                assert got == want
+            want = got
