@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from fastdl import config
 from fastdl.kernels._jit import jit
 
@@ -35,10 +37,17 @@ def run_chunks(kernel, chunks: int, *args) -> None:
     if chunks > 1 and stale:  # (threads do not survive a fork: a child makes its own pool)
         _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl")
         _pool_pid = os.getpid()
-    futures = [_pool.submit(kernel, *args, chunks, ch) for ch in range(1, chunks)]
+    errors = np.geterr()  # numpy's error handling is per thread: the caller's applies to all
+    futures = [_pool.submit(_with_errstate, errors, kernel, *args, chunks, ch)
+               for ch in range(1, chunks)]  # fmt: skip
     kernel(*args, chunks, 0)
     for f in futures:
         f.result()
+
+
+def _with_errstate(errors: dict, kernel, *args) -> None:
+    with np.errstate(**errors):
+        kernel(*args)
 
 
 def n_chunks(n_rows: int) -> int:

@@ -128,14 +128,18 @@ def conv2d_backward_np(x, w, y, dy, stride, pad, relu, need_dx):
 
 @jit
 def _bias_relu(y, b, relu):
-    """In place: ``y[p, o] += b[o]``, then ReLU; ``y`` is (P, C_out)."""
+    """In place: ``y[p, o] += b[o]``, then ReLU; ``y`` is (P, C_out).
+
+    The ReLU is ``np.maximum(v, 0)``'s: NaN stays NaN, and −0.0 becomes 0.0 (a tie takes
+    the second value).
+    """
     p, co = y.shape
     for r in range(p):
         row = y[r]
         if relu:
             for o in range(co):
                 v = row[o] + b[o]
-                row[o] = v if v > 0 else 0
+                row[o] = v if (v > 0 or v != v) else 0
         else:
             for o in range(co):
                 row[o] += b[o]
@@ -200,17 +204,29 @@ def _conv2d_forward_serial(x, w, b, stride, pad, relu, y):
 
 @jit
 def _relu_grad(y, dy, relu, dz):
-    """``dz = dy · (y > 0)`` (or a copy of ``dy``); returns the number of non-zeros."""
+    """``dz = dy · (y > 0)`` (or a copy of ``dy``); returns the number of non-zeros.
+
+    A product, as the NumPy twin's: a NaN or infinite ``dy`` times 0 is NaN, −3 times 0 is −0.
+    """
     p, co = dz.shape
     nnz = 0
     for r in range(p):
         for o in range(co):
             g = dy[r, o]
             if relu and not y[r, o] > 0:
-                g = 0
+                g = g * 0
             dz[r, o] = g
             nnz += g != 0
     return nnz
+
+
+@jit
+def _all_finite(a):
+    """True when no element of the 1-D ``a`` is NaN or infinite."""
+    for v in a:
+        if not (v - v == 0):  # NaN − NaN and ±inf − ±inf are NaN
+            return False
+    return True
 
 
 @jit
@@ -266,8 +282,11 @@ def _backward_images(x, w, y, dy, stride, pad, relu, need_dx, sparse_density, lo
     col = np.empty((p, k), dtype=x.dtype)
     dcol = np.empty((p, k), dtype=x.dtype)
     dz = np.empty((p, co), dtype=x.dtype)
+    finite_w = _all_finite(w.reshape(-1))
     for i in range(lo, hi):
         nnz = _relu_grad(y[i], dy[i], relu, dz)
+        if not (finite_w and _all_finite(x[i].reshape(-1))):
+            nnz = p * co  # NaN·0 is NaN: no gradient entry may be skipped, as in the twin
         if nnz == 0:
             continue
         for r in range(p):
@@ -386,10 +405,13 @@ def _backward_group(x, w, y, dy, stride, pad, relu, need_dx, sparse_max, i0, i1,
     ow = (wd + pl + pr - kw) // stride + 1
     p = oh * ow
     wt = np.ascontiguousarray(w.reshape(kh * kw * c, co).T)  # (C_out, K)
+    finite_w = _all_finite(w.reshape(-1))
     for i in range(i0, i1):
         g = i - i0
         dzi, coli, dcoli = dz[g * p : (g + 1) * p], col[g * p : (g + 1) * p], dcol[g]
         nnz = _relu_grad(y[i], dy[i], relu, dzi)
+        if not (finite_w and _all_finite(x[i].reshape(-1))):
+            nnz = p * co  # NaN·0 is NaN: no gradient entry may be skipped, as in the twin
         dense[g] = nnz > sparse_max
         if nnz == 0:
             if need_dx:
