@@ -265,3 +265,15 @@ def test_big_endian_data_and_labels_are_taken_on_both_paths(pure, rng):
                 seq.train_batch(ids.astype(order + "i4"), ids.astype(order + "i2")),
             )
     assert losses[">"] == losses["<"]
+
+
+def test_a_cnn_predicts_nan_for_an_image_holding_nan_on_both_paths(rng):
+    net = fd.NeuralNetwork([fd.Conv2D(4, 3, activation=fd.ReLU()), fd.MaxPool2D(2),
+                            fd.Flatten(), fd.Dense(3)], fd.SoftmaxCrossEntropy(), seed=0)  # fmt: skip
+    x = rng.standard_normal((3, 1, 8, 8)).astype(np.float32)
+    x[1, 0, 4, 4] = np.nan
+    paths = [True] if fd.config.PURE_AT_IMPORT else [True, False]
+    for pure in paths:
+        with fd.config.use_pure(pure), np.errstate(invalid="ignore"):
+            out = net.predict(x)
+        assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
