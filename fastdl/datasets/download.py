@@ -1,4 +1,5 @@
-"""Downloading one file: short timeouts, a progress line, a temporary file renamed once checked."""
+"""Downloading one file: short timeouts, an overall deadline, a progress line, a temporary file
+renamed once checked."""
 
 import http.client
 import os
@@ -20,7 +21,17 @@ class DownloadError(OSError):
     """One URL could not be fetched; the message says why (HTTP status, refused, timeout...)."""
 
 
-def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
+#: Slowest transfer a default deadline allows for (bytes per second), beyond a fixed minute.
+MIN_RATE = 20_000
+
+
+def default_deadline(max_bytes):
+    """Seconds allowed for a whole file of at most ``max_bytes``: a minute, plus the time the
+    file takes at :data:`MIN_RATE`."""
+    return 60.0 + (max_bytes or 0) / MIN_RATE
+
+
+def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True, deadline=None):
     """Download ``url`` to ``dest``, atomically and only if ``check`` accepts the payload.
 
     The payload is written to a temporary file in ``dest``'s folder, passed to
@@ -38,6 +49,9 @@ def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
         Called with the temporary file's path; raises to reject the payload.
     timeout : float
         Seconds allowed for connecting and for each read; a dead host fails in seconds.
+    deadline : float, optional
+        Seconds allowed for the whole download (default :func:`default_deadline`), so a
+        server that trickles a byte now and then cannot keep the caller waiting forever.
     max_bytes : int, optional
         Largest payload accepted; a larger one is abandoned as soon as it is seen.
     progress : bool
@@ -63,7 +77,8 @@ def fetch(url, dest, *, check, timeout=5.0, max_bytes=None, progress=True):
         with os.fdopen(fd, "wb") as out:
             bar = _Progress(dest.name, url, progress)
             try:
-                _copy_url(url, out, timeout, max_bytes, bar)
+                limit = default_deadline(max_bytes) if deadline is None else float(deadline)
+                _copy_url(url, out, timeout, max_bytes, bar, time.monotonic() + limit, limit)
             finally:
                 bar.close()
         check(tmp)
@@ -87,7 +102,7 @@ def _remove_empty(folders):
             return
 
 
-def _copy_url(url, out, timeout, max_bytes, progress):
+def _copy_url(url, out, timeout, max_bytes, progress, stop_at, limit):
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -95,8 +110,15 @@ def _copy_url(url, out, timeout, max_bytes, progress):
             if total is not None and max_bytes is not None and total > max_bytes:
                 raise DownloadError(f"server announces {total:,} bytes, more than {max_bytes:,}")
             done = 0
-            while block := response.read(_BLOCK):
+            # read1: whatever has arrived (up to a block), so a slow server still shows
+            # progress and the deadline is checked between the bytes it sends
+            while block := response.read1(_BLOCK):
                 done += len(block)
+                if time.monotonic() > stop_at:
+                    raise DownloadError(
+                        f"took longer than {limit:.0f} s ({done:,} of "
+                        f"{f'{total:,}' if total is not None else 'unknown'} bytes received)"
+                    )
                 if max_bytes is not None and done > max_bytes:
                     raise DownloadError(f"payload exceeds {max_bytes:,} bytes")
                 out.write(block)

@@ -47,7 +47,8 @@ _LOADER_DOC = """Load {title}: 60,000 training and 10,000 test images of 28 x 28
         Write download progress and repair notices to stderr.
     timeout : float, default 5.0
         Seconds allowed to connect to a mirror and for each read, so an offline machine
-        fails in seconds rather than hanging.
+        fails in seconds rather than hanging. Each file also has an overall deadline (a
+        minute plus its size at 20 kB/s), so a server that trickles bytes is given up on.
 
     Returns
     -------

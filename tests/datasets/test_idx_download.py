@@ -193,3 +193,33 @@ def test_real_mnist_downloads_and_verifies(tmp_path, server, real_mnist_dir, mon
     )
     assert x_train.shape == (60000, 28, 28) and y_test.shape == (10000,)
     assert np.bincount(y_test, minlength=10).sum() == 10000
+
+
+def test_a_server_that_trickles_bytes_meets_the_deadline_with_progress_shown(server, tmp_path,
+                                                                            capsys):  # fmt: skip
+    import time as _time
+
+    from fastdl.datasets.download import DownloadError, fetch
+
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        try:
+            for _ in range(1000):  # a byte every 0.1 s: each read is quick, the whole is not
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                _time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    server.routes["/slow"] = trickle
+    start = _time.monotonic()
+    with pytest.raises(
+        DownloadError, match=r"took longer than 2 s \(\d+ of 1,000 bytes received\)"
+    ):
+        fetch(server.url + "/slow", tmp_path / "f.bin", check=lambda p: None, timeout=5.0,
+              deadline=2.0)  # fmt: skip
+    assert _time.monotonic() - start < 4.0
+    assert "Downloading f.bin from 127.0.0.1" in capsys.readouterr().err  # progress while slow
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
