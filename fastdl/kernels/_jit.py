@@ -29,6 +29,10 @@ else:
     import numba
     from numba import prange  # noqa: F401  (re-exported for kernel modules)
 
+    from fastdl.kernels import _cache_guard
+
+    _cache_guard.install()  # a damaged cache entry is compiled again, never loaded
+
     # numba's "workqueue" threads sleep between parallel regions; its default OpenMP threads
     # spin, and on a machine shared with other jobs the spinning and the barrier at the end of
     # each region cost more than they save (on the 2-core reference machine with another job
