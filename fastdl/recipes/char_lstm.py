@@ -143,7 +143,8 @@ def parse_args(argv):
     p.add_argument("--eval-every", type=positive_float, default=60.0, metavar="SECONDS")
     p.add_argument("--sample-chars", type=nonnegative_int, default=600)
     p.add_argument("--prime", default="ROMEO:\n")
-    p.add_argument("--save", default=None, metavar="NPZ", help="save the weights here")
+    p.add_argument("--save", default=None, metavar="FILE",
+                   help="save the trained network here (fd.load reads it)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -254,9 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
     text = sample(net, lstm, vocab, onehot, rng, args.sample_chars, args.temperature, args.prime)
     print(f"--- sample (temperature {args.temperature}) ---\n{text}\n---", flush=True)
     if args.save:
-        saved_to = args.save if args.save.endswith(".npz") else args.save + ".npz"  # as np.savez
-        np.savez(saved_to, *net.get_weights())
-        print(f"weights saved to {saved_to}", flush=True)
+        net.save(args.save)
+        print(f"network saved to {args.save} (fd.load reads it)", flush=True)
     return {"curve": curve, "sample": text, "wall": wall, "best": best}
 
 

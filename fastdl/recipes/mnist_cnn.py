@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds: 2,048 training images, 1 epoch"
     )
+    parser.add_argument("--save", metavar="FILE",
+                        help="save the trained network and optimizer here (fd.load reads it)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.threads is not None:
         fd.set_num_threads(args.threads)
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> float:
         acc = accuracy(net, x_test, y_test)
         print(f"epoch {epoch}: test accuracy {100 * acc:.2f}%", flush=True)
     wall = time.perf_counter() - wall
+    if args.save:
+        net.save(args.save, optimizer=optim)
+        print(f"network saved to {args.save} (fd.load reads it)", flush=True)
     print(
         f"test accuracy {100 * acc:.2f}%  |  training {args.epochs * n / train_seconds:,.0f} "
         f"images/s  |  wall time {wall:.1f} s"

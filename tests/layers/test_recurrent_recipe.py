@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import fastdl as fd
 from fastdl.recipes import char_lstm
 
 
@@ -58,13 +59,34 @@ def test_bad_numbers_are_argument_errors(capsys):
         assert message in capsys.readouterr().err
 
 
-def test_save_reports_the_file_numpy_writes(tmp_path, capsys):
+def test_save_writes_a_network_fd_load_reads(tmp_path, capsys):
     text = "To be, or not to be, that is the question:\n" * 40
     path = tmp_path / "tiny.txt"
     path.write_text(text)
     char_lstm.main(
         [str(path), "--smoke", "0.3", "--hidden", "8", "--batch-size", "4", "--seq-len", "8",
-         "--sample-chars", "5", "--save", str(tmp_path / "weights")]
+         "--sample-chars", "5", "--save", str(tmp_path / "lstm.npz")]
     )  # fmt: skip
-    assert (tmp_path / "weights.npz").exists()
-    assert f"weights saved to {tmp_path / 'weights.npz'}" in capsys.readouterr().out
+    assert f"network saved to {tmp_path / 'lstm.npz'}" in capsys.readouterr().out
+    net = fd.load(tmp_path / "lstm.npz")
+    assert net.layers[0].hidden_size == 8
+
+
+def test_mnist_cnn_save_writes_the_network_and_its_optimizer(tmp_path, capsys):
+    import os
+
+    import pytest
+
+    from fastdl.recipes import mnist_cnn
+
+    if not os.environ.get("FASTDL_DATA"):
+        pytest.skip("FASTDL_DATA is not set (CI sets FASTDL_DATA=../shared/data)")
+    acc = mnist_cnn.main(["--smoke", "--save", str(tmp_path / "cnn.npz")])
+    assert f"network saved to {tmp_path / 'cnn.npz'}" in capsys.readouterr().out
+    net, optim = fd.load_with_optimizer(tmp_path / "cnn.npz")
+    assert type(optim).__name__ == "Adadelta" and optim.iterations == 32
+    from fastdl.datasets import load_mnist
+
+    (_, _), (x_test, y_test) = load_mnist()
+    x = mnist_cnn.prepare(x_test[:1000])
+    assert mnist_cnn.accuracy(net, x, y_test[:1000].astype(np.int64)) == pytest.approx(acc)
