@@ -129,30 +129,17 @@ def check_blas(path):
         raise NotImplementedError(f"BLAS path {path!r} cannot run here")
 
 
-class CNNStepBLAS:
+class CNNStepBLAS(CNNStep):
     """The reference CNN's training step (as ``CNNStep``) on each BLAS path
     (``FASTDL_BLAS``, see :mod:`fastdl.kernels._blas`), compiled kernels throughout."""
 
     params = (list(config.BLAS_PATHS), list(MODELS))
     param_names = ["blas", "model"]
-    timeout = 300
 
     def setup(self, blas, model):
         check_blas(blas)
-        build, optimizer, batch = MODELS[model]
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
-        self.y = rng.integers(0, 10, batch)
-        self.net = build()
-        self.optim = optimizer()
-        fd.Trainer(self.net, self.optim)
         with config.use_blas(blas):
-            for _ in range(2):
-                self._step()
-
-    def _step(self):
-        self.net.train_batch(self.x, self.y)
-        self.optim.step()
+            super().setup("numba", model)
 
     def time_train_step(self, blas, model):
         with config.use_blas(blas):
@@ -161,6 +148,10 @@ class CNNStepBLAS:
     def track_images_per_s(self, blas, model):
         with config.use_blas(blas):
             return per_second(self._step, len(self.x))
+
+    def track_gflops(self, blas, model):
+        with config.use_blas(blas):
+            return super().track_gflops("numba", model)
 
     track_images_per_s.unit = "images/s"
 
