@@ -234,18 +234,11 @@ def format_info(report: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def _compute_threads():
-    """numpy's BLAS on one thread while fastdl computes, with the numba kernels or without.
-
-    With numba, its threads do the parallel work and call BLAS single-threaded. On the NumPy
-    twins (``FASTDL_PURE=1``) BLAS is single-threaded too: multi-threaded OpenBLAS
-    synchronises its threads once per block of the inner dimension, and when another process
-    holds a core each synchronisation can wait a scheduler tick.
-    """
-    return serial_blas()
-
-
 config.on_blas_changed(_switch)
-# One thread pool at a time: numba's workers and the BLAS's workers both spin after each
-# call, and on a small machine letting them take turns halves the speed.
-config.on_compute(_compute_threads)
+# One thread pool at a time: inside every network pass the BLAS runs on one thread. With numba,
+# its threads do the parallel work and call BLAS single-threaded (numba's and the BLAS's
+# workers both spin after each call, and on a small machine letting them take turns halves the
+# speed). On the NumPy twins too: multi-threaded OpenBLAS synchronises its threads once per
+# block of the inner dimension, and when another process holds a core each synchronisation
+# can wait a scheduler tick.
+config.on_compute(serial_blas)
