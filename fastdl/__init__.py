@@ -25,7 +25,8 @@ V, E     vocabulary size, embedding width
 =======  =====================================
 """
 
-from fastdl import autodiff, config, datasets
+from fastdl import autodiff, callbacks, config, datasets
+from fastdl.callbacks import Callback
 from fastdl.config import set_num_threads
 from fastdl.layers import (
     Conv2D,
@@ -61,6 +62,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "autodiff",
+    "callbacks",
+    "Callback",
     "config",
     "datasets",
     "set_num_threads",

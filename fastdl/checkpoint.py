@@ -8,8 +8,9 @@ network's random generator, which draws dropout masks), plus a ``fit`` section:
 - the position: the epoch in progress and how many of its batches are done, the epoch's
   shuffled order (an int64 array) and its running loss sum;
 - the shuffling generator's state;
-- the History so far, the best evaluation's loss and weights, the evaluations without
-  improvement;
+- the History so far, the best evaluation's loss and weights, whether the run has ended;
+- the ``state_dict()`` of every callback that has one (early stopping's count of
+  evaluations without improvement, a user's own), in the order of ``fit``'s callbacks;
 - the settings that must not change on resume (epochs, batch size, seed, ...), and the wall
   time spent so far.
 
@@ -31,10 +32,17 @@ FORMAT = "fastdl-checkpoint"
 
 #: fit's arguments that a resumed run must be given unchanged.
 SETTINGS = ("epochs", "eval_every", "batch_size", "seed", "early_stopping", "patience",
-            "eval_batch_size", "n_train", "n_test")  # fmt: skip
+            "eval_batch_size", "n_train", "n_test", "shuffle", "stateful",
+            "validation_split")  # fmt: skip
+#: What a checkpoint written before a setting existed means by its absence.
+_DEFAULTS = {"shuffle": True, "stateful": False, "validation_split": None}
 
 
-def write(path, trainer, run, settings: dict) -> None:
+def _stateful(callbacks) -> list:
+    return [cb for cb in callbacks if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")]
+
+
+def write(path, trainer, run, settings: dict, callbacks=()) -> None:
     """Write the state of ``trainer.fit``'s loop (``run``) to ``path`` atomically."""
     net, optim = trainer.net, trainer.optim
     arrays: dict[str, np.ndarray] = {}
@@ -56,7 +64,10 @@ def write(path, trainer, run, settings: dict) -> None:
         "shuffle_state": run.shuffle.bit_generator.state,
         "best_loss": run.best_loss,
         "best_weights": best,
-        "bad_evals": run.bad_evals,
+        "stopped": run.stopped,
+        "callbacks": [
+            {"name": type(cb).__name__, "state": cb.state_dict()} for cb in _stateful(callbacks)
+        ],
         "seconds": run.elapsed(),
         "history": {
             "epoch": list(h.epoch),
@@ -65,6 +76,7 @@ def write(path, trainer, run, settings: dict) -> None:
             "val_accuracy": list(h.val_accuracy),
             "best_epoch": h.best_epoch,
             "stopped_early": h.stopped_early,
+            "stopped_by": h.stopped_by,
         },  # fmt: skip
     }
     with saving.atomic_write(path) as f:
@@ -79,7 +91,7 @@ def read(path) -> tuple[dict, dict]:
     return header, arrays
 
 
-def restore(trainer, header: dict, arrays: dict, run, settings: dict, path) -> None:
+def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, callbacks=()) -> None:
     """Put a checkpoint's state into ``trainer`` (network, optimizer) and ``run``.
 
     Raises
@@ -94,8 +106,8 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path) -> N
     if saved_layers != ours or header.get("dtype") != net.dtype.name:
         raise ValueError(f"{where}: the checkpoint was written for another network")
     fit = header["fit"]
-    changed = {k: (fit["settings"].get(k), v) for k, v in settings.items()
-               if fit["settings"].get(k) != v}  # fmt: skip
+    theirs = {**_DEFAULTS, **fit["settings"]}
+    changed = {k: (theirs.get(k), v) for k, v in settings.items() if theirs.get(k) != v}
     if changed:
         what = ", ".join(f"{k}={new!r} (checkpoint: {old!r})" for k, (old, new) in changed.items())
         raise ValueError(f"{where}: fit was called with other settings than the run it "
@@ -109,6 +121,17 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path) -> N
             f"{where}: the checkpoint's optimizer is {saved_optim.get('name')}"
             f"({saved_optim.get('config')}), this fit's {type(optim).__name__}"
             f"({optim.get_config()})"
+        )
+    ours_cbs = _stateful(callbacks)
+    kept = fit.get("callbacks")
+    if kept is None:  # written before callbacks were kept: only early stopping had state
+        kept = [{"name": "EarlyStopping", "state": {"bad_evals": fit.get("bad_evals", 0)}}]
+        kept = kept if any(type(cb).__name__ == "EarlyStopping" for cb in ours_cbs) else []
+    if [e["name"] for e in kept] != [type(cb).__name__ for cb in ours_cbs]:
+        raise ValueError(
+            f"{where}: the checkpoint kept the state of the callbacks "
+            f"{[e['name'] for e in kept]}, this fit has {[type(cb).__name__ for cb in ours_cbs]} "
+            "(give fit the callbacks of the run it continues)"
         )
     loaded = saving._network_from(where, header, arrays)
     net.set_weights(loaded.params())
@@ -124,9 +147,14 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path) -> N
     run.shuffle.bit_generator.state = fit["shuffle_state"]
     run.best_loss = float(fit["best_loss"])
     run.best_weights = [arrays[k].copy() for k in fit["best_weights"]]
-    run.bad_evals = int(fit["bad_evals"])
+    run.stopped = bool(fit.get("stopped", fit["history"]["stopped_early"]))
+    run.seen = min(run.batch * settings["batch_size"], settings["n_train"])
+    for cb, entry in zip(ours_cbs, kept, strict=True):
+        cb.load_state_dict(entry["state"])
     run.seconds_before = float(fit["seconds"])
     h, saved = run.history, fit["history"]
     h.epoch, h.train_loss = list(saved["epoch"]), list(saved["train_loss"])
     h.val_loss, h.val_accuracy = list(saved["val_loss"]), list(saved["val_accuracy"])
     h.best_epoch, h.stopped_early = saved["best_epoch"], bool(saved["stopped_early"])
+    h.stopped_by = saved.get("stopped_by")
+    trainer._stopped_by = h.stopped_by

@@ -1,7 +1,16 @@
 """Trainer: the book's training loop — shuffle, train in batches, evaluate, stop early.
 
 ``Trainer(net, optim)`` binds the optimizer to the network, as in the book, and ``fit`` runs
-the loop and returns a :class:`History`.
+the loop and returns a :class:`History`. Everything around the loop — early stopping,
+checkpoints, the progress display, a user's own hooks — is a :class:`~fastdl.Callback`
+that ``fit`` composes (:mod:`fastdl.callbacks`); the loop itself is::
+
+    for epoch in epochs:
+        for batch in batches (shuffled, or in order for stateful streams):
+            loss = net.train_batch(x[batch], y[batch]);  optim.step()
+        every eval_every epochs: evaluate, keep the best weights
+        optim.decay_lr()
+    end on the best weights
 """
 
 from __future__ import annotations
@@ -12,12 +21,17 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
+from fastdl.callbacks.base import Callback, CallbackList
+from fastdl.callbacks.checkpointing import Checkpointing
+from fastdl.callbacks.early_stopping import EarlyStopping
+from fastdl.callbacks.progress import Progress
+from fastdl.history import History
 from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import Optimizer
@@ -30,96 +44,99 @@ class TrainingDivergedError(FloatingPointError):
 
 
 @dataclass
-class History:
-    """What ``Trainer.fit`` measured, one entry per evaluation.
-
-    Attributes
-    ----------
-    epoch : list of int
-        The epoch (1-based) after which each evaluation ran.
-    train_loss : list of float
-        Mean training loss over that epoch's batches (weighted by batch size).
-    val_loss : list of float
-        Loss on the evaluation data (``x_test``, ``y_test``); the training loss when none given.
-    val_accuracy : list of float
-        Accuracy in [0, 1] on the evaluation data, for ``SoftmaxCrossEntropy`` networks given
-        evaluation data; empty otherwise.
-    best_epoch : int or None
-        Epoch of the lowest ``val_loss`` (whose weights early stopping restores).
-    stopped_early : bool
-    seconds : float
-        Wall time of ``fit``.
-    """
-
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_early: bool = False
-    seconds: float = 0.0
-
-
-@dataclass
 class _Run:
     """Bookkeeping of one ``fit``: where the loop is, and the best evaluation so far.
 
-    Everything here (with the network, the optimizer and their generators) is what a
-    checkpoint holds, so a resumed run continues bit for bit.
+    Everything here (with the network, the optimizer, their generators and the callbacks'
+    ``state_dict``) is what a checkpoint holds, so a resumed run continues bit for bit.
     """
 
     history: History
     best_loss: float
     best_weights: list
-    bad_evals: int
     start: float
     shuffle: np.random.Generator
     epoch: int = 1  # the epoch in progress (1-based)
     batch: int = 0  # its batches done
-    order: np.ndarray | None = None  # its shuffled order (None before it starts)
+    order: np.ndarray | None = None  # its order of examples (None before it starts)
     total: float = 0.0  # the sum of its batches' loss × batch size so far
+    seen: int = 0  # its examples trained on so far
     seconds_before: float = 0.0  # wall time of the runs this one resumes
-    interrupted: bool = False  # Ctrl-C seen: stop after the batch in progress
+    stopped: bool = False  # the run has ended (early stopping or a callback): resume ends too
 
     def elapsed(self) -> float:
         return self.seconds_before + time.perf_counter() - self.start
 
 
-def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
+def _check_xy(x: np.ndarray, y: np.ndarray, what: str, where: str = "Trainer.fit") -> None:
     for name, arr in (("x_" + what, x), ("y_" + what, y)):
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"Trainer.fit: {name} must be a numpy array, got {type(arr).__name__}")
+            raise TypeError(f"{where}: {name} must be a numpy array, got {type(arr).__name__}")
         if arr.ndim == 0 or len(arr) == 0:
-            raise ValueError(f"Trainer.fit: {name} is empty (shape {arr.shape})")
+            raise ValueError(f"{where}: {name} is empty (shape {arr.shape})")
         if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
             bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
             raise ValueError(
-                f"Trainer.fit: {name} holds {bad} NaN or infinite value(s); "
+                f"{where}: {name} holds {bad} NaN or infinite value(s); "
                 "a network cannot learn from them (and the loss would report a divergence)"
             )
     if len(x) != len(y):
-        raise ValueError(f"Trainer.fit: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
+        raise ValueError(f"{where}: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
+
+
+def _split(x, y, fraction, batch_size, stateful):
+    """The last ``fraction`` of ``x``, ``y`` (before any shuffling) as validation data, as
+    Keras's ``validation_split``: ``(x_train, y_train, x_val, y_val)``."""
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0.0 < fraction < 1.0)
+    ):
+        raise ValueError(
+            f"Trainer.fit: validation_split must be a fraction in (0, 1), got {fraction!r}"
+        )
+    n = len(x)
+    split_at = int(n * (1.0 - fraction))
+    if stateful:  # whole batches of streams on both sides
+        split_at -= split_at % batch_size
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"Trainer.fit: validation_split={fraction} of {n} examples leaves "
+            f"{split_at} to train on and {n - split_at} to validate; both need some"
+        )
+    return x[:split_at], y[:split_at], x[split_at:], y[split_at:]
 
 
 @contextlib.contextmanager
-def _deferred_interrupt(run):
-    """While the block runs, a first Ctrl-C only sets ``run.interrupted`` (the loop stops at
-    a consistent point); a second raises at once. Only in the main thread, where Python
+def _deferred_interrupt(trainer):
+    """While the block runs, a first Ctrl-C only sets ``trainer.interrupted`` (the loop stops
+    at a consistent point); a second raises at once. Only in the main thread, where Python
     delivers signals."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        if run.interrupted:
+        if trainer.interrupted:
             raise KeyboardInterrupt
-        run.interrupted = True
+        trainer.interrupted = True
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _Hooks(CallbackList):
+    """The callbacks of one ``fit``; notes which one set ``trainer.stop_training``."""
+
+    def call(self, hook: str, trainer, logs: dict) -> None:
+        for cb in self.callbacks:
+            was = trainer.stop_training
+            getattr(cb, hook)(trainer, logs)
+            if trainer.stop_training and not was and trainer._stopped_by is None:
+                trainer._stopped_by = type(cb).__name__
 
 
 class Trainer:
@@ -130,6 +147,11 @@ class Trainer:
     net : NeuralNetwork
     optim : Optimizer
         Bound to ``net`` here (``optim.bind(net)``), so ``optim.step()`` updates ``net``.
+
+    Attributes
+    ----------
+    stop_training : bool
+        A callback sets it to end ``fit`` after the batch in progress.
     """
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
@@ -141,18 +163,50 @@ class Trainer:
             )
         self.net = net
         self.optim = optim
+        self.stop_training = False
+        self.interrupted = False  # Ctrl-C seen during fit: stop after the batch in progress
+        self._stopped_by = None
         optim.bind(net)
 
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000, stateful: bool = False
+    ) -> dict:
+        """Loss (and accuracy, for ``SoftmaxCrossEntropy``) of the network on ``x``, ``y``.
+
+        Parameters
+        ----------
+        x, y : ndarray, shapes (N, ...) and (N, ...)
+        batch_size : int, default 1000
+        stateful : bool, default False
+            Carry stateful layers' state from each batch to the next (streams laid out as
+            for ``fit(stateful=True)``, ``batch_size`` streams); otherwise every batch starts
+            from zero state.
+
+        Returns
+        -------
+        dict
+            ``{"loss": float}``, plus ``"accuracy"`` (a fraction) when classifying. The
+            loss is averaged over examples (over every time step for sequences).
+        """
+        _check_xy(x, y, "", "Trainer.evaluate")
+        batch_size = positive_int("Trainer.evaluate", "batch_size", batch_size)
+        loss, acc = self._evaluate(x, y, batch_size, stateful)
+        return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
+
     def _evaluate(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, stateful: bool = False
     ) -> tuple[float, float | None]:
         """Mean loss and (for classification) accuracy of the network on ``x``, ``y``."""
         loss_fn = self.net.loss
         total_loss, correct, count = 0.0, 0, 0
         classify = isinstance(loss_fn, SoftmaxCrossEntropy)
+        self.net.reset_state()
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            self.net.reset_state()  # each batch holds other sequences than the one before
+            if not stateful:
+                self.net.reset_state()  # each batch holds other sequences than the one before
             out = self.net.forward(xb, inference=True)
             weight = out.size // out.shape[-1] if classify else len(xb)
             total_loss += loss_fn.forward(out, yb) * weight
@@ -162,6 +216,8 @@ class Trainer:
                 correct += int((out.argmax(axis=-1) == labels).sum())
         self.net.reset_state()
         return total_loss / count, (correct / count if classify else None)
+
+    # -- the loop -----------------------------------------------------------------------------
 
     def fit(
         self,
@@ -177,43 +233,51 @@ class Trainer:
         early_stopping: bool = True,
         verbose: int = 1,
         patience: int = 1,
-        eval_batch_size: int = 1000,
+        eval_batch_size: int | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         resume: str | os.PathLike | None = None,
+        callbacks: list[Callback] | None = None,
+        shuffle: bool = True,
+        stateful: bool = False,
+        validation_split: float | None = None,
     ) -> History:
         """Train for ``epochs`` epochs and evaluate every ``eval_every`` epochs.
 
         Parameters
         ----------
         x_train, y_train : ndarray, shapes (N, ...) and (N, ...)
-            Examples are shuffled every epoch, so batches are independent: stateful
-            recurrent layers start every batch (training and evaluation) from zero state.
-            For truncated backpropagation through time over long streams, call
-            ``net.train_batch`` in your own loop (see :mod:`fastdl.recipes.char_lstm`).
+            Shuffled every epoch (``shuffle=True``), so batches are independent: stateful
+            recurrent layers then start every batch from zero state.
         x_test, y_test : ndarray, optional
-            Evaluation data; without it evaluations report the epoch's training loss (see
-            ``early_stopping`` for ``use_ema``).
+            Evaluation data; without it (and without ``validation_split``) evaluations
+            report the epoch's training loss (see ``early_stopping`` for ``use_ema``).
         epochs, eval_every, batch_size : int
             The last partial batch of an epoch is used, not dropped.
         seed : int
             Seeds the ``numpy.random.Generator`` that shuffles the training data each epoch.
         restart : bool, default True
-            Re-initialise the network (reseeded from its own seed) and the optimizer first.
+            Re-initialise the network (reseeded from its own seed) and the optimizer first,
+            as the book's ``Trainer`` does (a Keras ``fit`` continues instead: pass
+            ``restart=False``). When this discards trained weights, ``fit`` says so.
         early_stopping : bool, default True
             Stop when the evaluation loss has not improved for ``patience`` evaluations (the
-            book stops at the first). Either way, training ends on the weights of the best
-            evaluation (as Keras's ``EarlyStopping(restore_best_weights=True)``). With
-            ``use_ema`` on the optimizer, evaluations use (and training ends on) the moving
-            average of the weights; without test data they then evaluate the average on the
-            training data (an extra inference pass), since the epoch's loss belongs to the raw
-            weights. A later ``fit(restart=False)`` continues from the weights ``fit`` ended
-            on, with the optimizer's velocities kept and a new average.
-        verbose : int, default 1
-            1 prints one line per evaluation; 0 prints nothing.
+            book stops at the first; :class:`~fastdl.callbacks.EarlyStopping`). Either way,
+            training ends on the weights of the best evaluation (as Keras's
+            ``restore_best_weights=True``). With ``use_ema`` on the optimizer, evaluations
+            use (and training ends on) the moving average of the weights; without
+            evaluation data they then evaluate the average on the training data (an extra
+            inference pass), since the epoch's loss belongs to the raw weights. A later
+            ``fit(restart=False)`` continues from the weights ``fit`` ended on, with the
+            optimizer's velocities kept and a new average.
+        verbose : {0, 1, 2}, default 1
+            1: a progress bar per epoch (plain lines when the output is not a terminal)
+            and a line per epoch; 2: the line per epoch only; 0: nothing
+            (:mod:`fastdl.callbacks.progress`; ``FASTDL_PROGRESS=0`` turns bars off).
         patience : int, default 1
-        eval_batch_size : int, default 1000
-            Batch size of the inference passes that evaluate.
+        eval_batch_size : int, optional
+            Batch size of the inference passes that evaluate: 1000 by default;
+            ``batch_size`` (the number of streams) with ``stateful=True``.
         checkpoint : path, optional
             Write the loop's whole state there (see :mod:`fastdl.checkpoint`), atomically, at
             the end of every epoch and every ``checkpoint_every`` training batches.
@@ -224,13 +288,33 @@ class Trainer:
         resume : path, optional
             Continue the run that wrote this checkpoint: the final weights are bit for bit
             those of the uninterrupted run (same data, same settings, same thread count).
-            The settings, network and optimizer must be those of that run (checked);
-            ``restart`` does not apply.
+            The settings, network, optimizer and stateful callbacks must be those of that
+            run (checked); ``restart`` does not apply.
+        callbacks : list of Callback, optional
+            Called in this order, before fit's own (early stopping, progress, checkpoint);
+            see :mod:`fastdl.callbacks.base` for the hooks and their ``logs``. A callback
+            with ``state_dict()``/``load_state_dict()`` has its state kept in checkpoints.
+        shuffle : bool, default True
+            False: batches in the order of the data, every epoch.
+        stateful : bool, default False
+            Truncated backpropagation through time over streams (needs ``shuffle=False``
+            and a layer built with ``stateful=True``): batch ``b`` is examples
+            ``b·batch_size … (b+1)·batch_size − 1``, and row ``i`` of each batch continues
+            row ``i`` of the batch before, so ``N`` must be a multiple of ``batch_size``
+            (:func:`fastdl.datasets.stream_windows` lays a text out so). The recurrent
+            state is carried from batch to batch (gradients stop at the batch boundary)
+            and reset at each epoch; evaluation runs the same way over its data.
+        validation_split : float, optional
+            Hold out the last fraction of ``x_train``, ``y_train`` — taken before any
+            shuffling, as Keras does — as the evaluation data (not with ``x_test``). With
+            ``stateful=True`` both parts are whole batches.
 
         Ctrl-C (``KeyboardInterrupt``) stops after the batch in progress: the checkpoint is
         written if one is configured, the network ends on the best weights seen (the initial
         ones before any evaluation), and the interrupt is raised again. A second Ctrl-C
-        interrupts at once.
+        interrupts at once. A callback that sets ``trainer.stop_training`` ends the run after
+        the batch in progress: that (partial) epoch is evaluated, and the run ends as after
+        early stopping.
 
         Returns
         -------
@@ -243,6 +327,7 @@ class Trainer:
             names the epoch (and batch), and restores the best weights seen (the initial ones
             if no evaluation had run).
         """
+        net, optim = self.net, self.optim
         _check_xy(x_train, y_train, "train")
         if (x_test is None) != (y_test is None):
             raise ValueError("Trainer.fit: give both x_test and y_test, or neither")
@@ -252,20 +337,38 @@ class Trainer:
         eval_every = positive_int("Trainer.fit", "eval_every", eval_every)
         batch_size = positive_int("Trainer.fit", "batch_size", batch_size)
         patience = positive_int("Trainer.fit", "patience", patience)
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"Trainer.fit: verbose must be 0, 1 or 2, got {verbose!r}")
+        stateful, shuffle = bool(stateful), bool(shuffle)
+        if stateful:
+            self._check_stateful(x_train, batch_size, shuffle, eval_batch_size)
+        if eval_batch_size is None:
+            eval_batch_size = batch_size if stateful else 1000
         eval_batch_size = positive_int("Trainer.fit", "eval_batch_size", eval_batch_size)
+        if validation_split is not None:
+            if x_test is not None:
+                raise ValueError("Trainer.fit: give x_test/y_test or validation_split, not both")
+            x_train, y_train, x_test, y_test = _split(x_train, y_train, validation_split,
+                                                      batch_size, stateful)  # fmt: skip
+        if stateful and x_test is not None and len(x_test) % batch_size:
+            raise ValueError(
+                f"Trainer.fit: stateful=True evaluates {batch_size} streams at a time, but "
+                f"x_test has {len(x_test)} rows, not a multiple of {batch_size}"
+            )
         if checkpoint_every is not None:
             checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)
             if checkpoint is None:
                 raise ValueError("Trainer.fit: checkpoint_every needs checkpoint= (a path)")
+        user = CallbackList(callbacks or ())
         saved = ckpt.read(resume) if resume is not None else None
         settings = {
             "epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
             "seed": seed, "early_stopping": bool(early_stopping), "patience": patience,
             "eval_batch_size": eval_batch_size, "n_train": len(x_train),
             "n_test": None if x_test is None else len(x_test),
+            "shuffle": shuffle, "stateful": stateful, "validation_split": validation_split,
         }  # fmt: skip
 
-        net, optim = self.net, self.optim
         # One inference pass on a single example of each set sets the layers up (lazily, as in
         # the book) and lets the network and loss check shapes and every label before any
         # training arithmetic, and before restart discards any trained weights.
@@ -276,10 +379,11 @@ class Trainer:
             net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
             self._check_labels(y_test, "test")
         net.reset_state()  # the checking passes must not leave state in stateful layers
+        progress = Progress(verbose) if verbose else None
         if restart and saved is None:
-            if verbose and net.params() and optim.iterations:
-                print("fit: restart=True re-initialises the trained weights "
-                      "(restart=False continues from them)", flush=True)  # fmt: skip
+            if progress is not None and net.params() and optim.iterations:
+                progress.note("fit: restart=True re-initialises the trained weights "
+                              "(restart=False continues from them)")  # fmt: skip
             net.reset()
             optim.reset()
             net.forward(x_train[:1], inference=True)  # set the fresh layers up
@@ -287,28 +391,91 @@ class Trainer:
         optim.setup_decay(epochs)
 
         history = History()
-        run = _Run(history, math.inf, net.get_weights(), 0, time.perf_counter(),
+        run = _Run(history, math.inf, net.get_weights(), time.perf_counter(),
                    np.random.default_rng(seed))  # fmt: skip
+        own = [EarlyStopping(patience)] if early_stopping else []
+        if progress is not None:
+            own.append(progress)
+        if checkpoint is not None:
+            own.append(Checkpointing(lambda: ckpt.write(checkpoint, self, run, settings, hooks),
+                                     checkpoint_every))  # fmt: skip
+        hooks = _Hooks([*user, *own])
+        self.stop_training, self.interrupted, self._stopped_by = False, False, None
         if saved is not None:
-            ckpt.restore(self, *saved, run, settings, resume)
-        save = (lambda: ckpt.write(checkpoint, self, run, settings)) if checkpoint else None
+            ckpt.restore(self, *saved, run, settings, resume, hooks)
+        data = (x_train, y_train, x_test, y_test)
+        batches = -(-len(x_train) // batch_size)
+        hooks.call("on_train_begin", self, {
+            "epochs": epochs, "epoch": run.epoch, "batches": batches, "n_train": len(x_train),
+            "batch_size": batch_size, "resumed": saved is not None,
+        })  # fmt: skip
         # Overflow and NaN are caught by the finiteness checks, with a message that says where;
         # numpy's own warnings about them would only come first and say less.
-        with np.errstate(over="ignore", invalid="ignore"), _deferred_interrupt(run):
-            while run.epoch <= epochs and not history.stopped_early:
-                epoch = run.epoch
-                train_loss = self._train_epoch(x_train, y_train, batch_size, run,
-                                               checkpoint_every, save)  # fmt: skip
-                if epoch % eval_every == 0 or epoch == epochs:
-                    self._evaluation(run, epoch, epochs, train_loss, x_test, y_test,
-                                     x_train, y_train, eval_batch_size, verbose,
-                                     early_stopping, patience)  # fmt: skip
-                if epoch < epochs:
-                    optim.decay_lr()
-                run.epoch, run.batch, run.order, run.total = epoch + 1, 0, None, 0.0
-                if save is not None:
-                    save()
-                self._stop_if_interrupted(run)
+        with np.errstate(over="ignore", invalid="ignore"), _deferred_interrupt(self):
+            while run.epoch <= epochs and not run.stopped:
+                self._epoch(run, data, settings, hooks, progress)
+        self._finish(run, early_stopping, progress)
+        hooks.call("on_train_end", self, {
+            "history": history, "epoch": history.epoch[-1] if history.epoch else 0,
+            "stopped_early": history.stopped_early, "seconds": history.seconds,
+        })  # fmt: skip
+        return history
+
+    def _check_stateful(self, x, batch_size, shuffle, eval_batch_size) -> None:
+        if not any(getattr(layer, "stateful", False) for layer in self.net.layers):
+            raise ValueError(
+                "Trainer.fit: stateful=True carries recurrent state between batches, but no "
+                "layer of the network was built with stateful=True (e.g. "
+                "fd.LSTMLayer(256, stateful=True))"
+            )
+        if shuffle:
+            raise ValueError(
+                "Trainer.fit: stateful=True trains streams in order; pass shuffle=False too"
+            )
+        if len(x) % batch_size:
+            raise ValueError(
+                f"Trainer.fit: stateful=True needs whole batches of {batch_size} streams, but "
+                f"x_train has {len(x)} rows (not a multiple of {batch_size}); "
+                "fastdl.datasets.stream_windows lays a sequence out so"
+            )
+        if eval_batch_size is not None and eval_batch_size != batch_size:
+            raise ValueError(
+                f"Trainer.fit: with stateful=True, evaluation runs the same {batch_size} "
+                f"streams as training; eval_batch_size={eval_batch_size} would cut them "
+                "differently (leave it out)"
+            )
+
+    def _epoch(self, run, data, settings, hooks, progress) -> None:
+        """Train the rest of epoch ``run.epoch``, evaluate it when due, and move on."""
+        x_train, y_train, x_test, y_test = data
+        epoch, epochs = run.epoch, settings["epochs"]
+        batches = -(-len(x_train) // settings["batch_size"])
+        hooks.call("on_epoch_begin", self, {"epoch": epoch, "epochs": epochs,
+                                            "batches": batches, "done": run.batch})  # fmt: skip
+        epoch_start, seen_before = time.perf_counter(), run.seen
+        train_loss = self._train_epoch(x_train, y_train, run, settings, hooks)
+        seconds = time.perf_counter() - epoch_start
+        logs = {"epoch": epoch, "epochs": epochs, "train_loss": train_loss, "seconds": seconds,
+                "images_per_s": (run.seen - seen_before) / max(seconds, 1e-12),
+                "evaluated": False}  # fmt: skip
+        cut = self.stop_training and not self.interrupted  # a callback ends the run here
+        if cut or epoch % settings["eval_every"] == 0 or epoch == epochs:
+            val_loss, val_acc = self._evaluation(run, epoch, train_loss, data, settings, hooks)
+            logs.update(evaluated=True, val_loss=val_loss, val_accuracy=val_acc)
+        if epoch < epochs:
+            self.optim.decay_lr()
+        run.epoch, run.batch, run.order, run.total, run.seen = epoch + 1, 0, None, 0.0, 0
+        if self.stop_training:
+            run.stopped = True
+            run.history.stopped_early = self._stopped_by == "EarlyStopping"
+            run.history.stopped_by = self._stopped_by
+        logs["total_seconds"] = run.elapsed()
+        hooks.call("on_epoch_end", self, logs)
+        self._stop_if_interrupted(run)
+
+    def _finish(self, run, early_stopping, progress) -> None:
+        """End on the best weights, with nothing carried; record the wall time."""
+        net, optim, history = self.net, self.optim, run.history
         if optim.use_ema:
             optim.apply_ema()  # the weights of the last evaluation: no step has come since
             optim.restart_ema()
@@ -318,50 +485,57 @@ class Trainer:
             and history.best_epoch != history.epoch[-1]
         ):
             net.set_weights(run.best_weights)
-            if verbose:
+            if progress is not None:
                 why = "loss did not improve" if history.stopped_early else "end of training"
-                print(
-                    f"early stopping ({why}): restored the weights of epoch {history.best_epoch} "
-                    f"(val loss {run.best_loss:.4f})",
-                    flush=True,
+                progress.note(
+                    f"early stopping ({why}): restored the weights of epoch "
+                    f"{history.best_epoch} (val loss {run.best_loss:.4f})"
                 )
         net.reset_state()  # what training carried belongs to no sequence a caller has
         history.seconds = run.elapsed()
-        return history
 
-    def _evaluation(self, run, epoch, epochs, train_loss, x_test, y_test, x_train, y_train,
-                    eval_batch_size, verbose, early_stopping, patience) -> None:  # fmt: skip
-        """Evaluate after ``epoch``, record it, keep the best weights, decide early stopping."""
+    def _evaluation(self, run, epoch, train_loss, data, settings, hooks):
+        """Evaluate after ``epoch``, record it, keep the best weights; returns the loss and
+        accuracy (None unless classifying with evaluation data)."""
         net, optim, history = self.net, self.optim, run.history
+        x_train, y_train, x_test, y_test = data
+        size, stateful = settings["eval_batch_size"], settings["stateful"]
+        extra = {"stateful": True} if stateful else {}
         # With use_ema the averaged weights are the ones evaluated and kept; the raw weights
         # go back in afterwards and training continues from them.
         raw = net.get_weights() if optim.use_ema else None
         if raw is not None:
             optim.apply_ema()
         if x_test is not None:
-            val_loss, val_acc = self._evaluate(x_test, y_test, eval_batch_size)
+            val_loss, val_acc = self._evaluate(x_test, y_test, size, **extra)
         elif raw is not None:  # the averaged weights were not the ones trained
-            val_loss, _ = self._evaluate(x_train, y_train, eval_batch_size)
+            val_loss, _ = self._evaluate(x_train, y_train, size, **extra)
             val_acc = None
         else:
             val_loss, val_acc = train_loss, None
         if not math.isfinite(val_loss):
             self._diverged(run, f"evaluation loss is {val_loss} after epoch {epoch}")
-        self._record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose)
+        history.epoch.append(epoch)
+        history.train_loss.append(train_loss)
+        history.val_loss.append(val_loss)
+        if val_acc is not None:
+            history.val_accuracy.append(val_acc)
         improved = val_loss < run.best_loss
         if improved:
             run.best_loss, run.best_weights = val_loss, net.get_weights()
-            history.best_epoch, run.bad_evals = epoch, 0
+            history.best_epoch = epoch
         if raw is not None:
             net.set_weights(raw)
-        if not improved and early_stopping:
-            run.bad_evals += 1
-            if run.bad_evals >= patience:
-                history.stopped_early = True
+        hooks.call("on_evaluate", self, {
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "val_accuracy": val_acc, "improved": improved, "best_epoch": history.best_epoch,
+            "best_loss": run.best_loss,
+        })  # fmt: skip
+        return val_loss, val_acc
 
     def _stop_if_interrupted(self, run) -> None:
         """After a Ctrl-C: end on the best weights seen and raise ``KeyboardInterrupt``."""
-        if not run.interrupted:
+        if not self.interrupted:
             return
         self.net.set_weights(run.best_weights)
         self.net.reset_state()
@@ -369,39 +543,49 @@ class Trainer:
         which = "initial" if run.history.best_epoch is None else "best"
         raise KeyboardInterrupt(f"Trainer.fit interrupted; the {which} weights were restored")
 
-    def _train_epoch(self, x, y, batch_size: int, run, checkpoint_every, save) -> float:
+    def _train_epoch(self, x, y, run, settings, hooks) -> float:
         """The rest of the epoch ``run.epoch`` (all of it, unless resumed partway); returns
-        its mean training loss. Checkpoints every ``checkpoint_every`` batches."""
+        its mean training loss (over the examples trained on, if a callback cut it short)."""
         net, optim = self.net, self.optim
-        n = len(x)
+        n, batch_size = len(x), settings["batch_size"]
         if run.order is None:
-            run.order = run.shuffle.permutation(n)
+            run.order = run.shuffle.permutation(n) if settings["shuffle"] else np.arange(n)
+        stateful = settings["stateful"]
+        if stateful and run.batch == 0:
+            net.reset_state()  # each epoch starts the streams afresh
         starts = range(0, n, batch_size)
+        epoch_start, seen_before = time.perf_counter(), run.seen
         for batch in range(run.batch + 1, len(starts) + 1):
             start = starts[batch - 1]
             idx = run.order[start : start + batch_size]
-            net.reset_state()  # shuffled batches hold unrelated sequences: no state carries over
+            logs = {"epoch": run.epoch, "batch": batch, "batches": len(starts), "size": len(idx)}
+            hooks.call("on_batch_begin", self, logs)
+            if not stateful:
+                net.reset_state()  # shuffled batches hold unrelated sequences: no carried state
             loss = net.train_batch(x[idx], y[idx])
             if not math.isfinite(loss):
                 self._diverged(
                     run,
                     f"loss is {loss} at epoch {run.epoch}, batch {batch} "
-                    f"(examples {start}..{start + len(idx) - 1} of the shuffled epoch)",
+                    f"(examples {start}..{start + len(idx) - 1} of the "
+                    f"{'shuffled ' if settings['shuffle'] else ''}epoch)",
                 )
             optim.step()
             run.total += loss * len(idx)
+            run.seen += len(idx)
             run.batch = batch
-            if save is not None and (
-                (checkpoint_every is not None and batch % checkpoint_every == 0)
-                or (run.interrupted and batch < len(starts))
-            ):
-                save()
+            seconds = time.perf_counter() - epoch_start
+            logs.update(loss=float(loss), lr=float(optim.lr), seconds=seconds,
+                        images_per_s=(run.seen - seen_before) / max(seconds, 1e-12))  # fmt: skip
+            hooks.call("on_batch_end", self, logs)
             self._stop_if_interrupted(run)
+            if self.stop_training:
+                break
         if not all(np.isfinite(p).all() for p in net.params()):
             self._diverged(
                 run, f"the weights became NaN or infinite in the last update of epoch {run.epoch}"
             )
-        return run.total / n
+        return run.total / max(run.seen, 1)
 
     def _diverged(self, run, where: str) -> None:
         self.net.set_weights(run.best_weights)
@@ -416,22 +600,6 @@ class Trainer:
             f"Trainer.fit: {where}; training stopped and {which} were restored — "
             "try a lower learning rate or gradient clipping (clip_norm=)"
         )
-
-    @staticmethod
-    def _record(run, epoch, epochs, train_loss, val_loss, val_acc, verbose) -> None:
-        history = run.history
-        history.epoch.append(epoch)
-        history.train_loss.append(train_loss)
-        history.val_loss.append(val_loss)
-        if val_acc is not None:
-            history.val_accuracy.append(val_acc)
-        if verbose:
-            acc = f"  val acc {100 * val_acc:.2f}%" if val_acc is not None else ""
-            print(
-                f"epoch {epoch}/{epochs}  train loss {train_loss:.4f}  val loss {val_loss:.4f}{acc}"
-                f"  ({time.perf_counter() - run.start:.1f} s)",
-                flush=True,
-            )
 
     def _check_labels(self, y: np.ndarray, what: str) -> None:
         """Check all labels against the network's output before training starts.

@@ -44,7 +44,10 @@ else:
 
     config.on_threads_changed(numba.set_num_threads)
 
-__all__ = ["jit", "cfunc", "pair", "prange", "numba"]
+__all__ = ["jit", "cfunc", "pair", "prange", "numba", "cache_is_cold"]
+
+#: Every kernel compiled through :func:`jit`, in the order its module was imported.
+DISPATCHERS: list = []
 
 _FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
@@ -70,7 +73,9 @@ def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
     def decorate(f: Callable) -> Callable:
         if numba is None:
             return f
-        return numba.njit(parallel=dict(_PARALLEL) if parallel else False, **_FLAGS)(f)
+        dispatcher = numba.njit(parallel=dict(_PARALLEL) if parallel else False, **_FLAGS)(f)
+        DISPATCHERS.append(dispatcher)
+        return dispatcher
 
     return decorate if fn is None else decorate(fn)
 
@@ -80,6 +85,21 @@ def cfunc(signature) -> Callable:
     fastdl's numba flags; ``nogil`` and ``parallel`` do not apply to C callbacks."""
     flags = {k: v for k, v in _FLAGS.items() if k != "nogil"}
     return numba.cfunc(signature, **flags)
+
+
+def cache_is_cold() -> bool:
+    """Whether the next pass will compile from scratch: no kernel has been compiled in this
+    process and numba's cache holds an index for none of them (a fresh install or an emptied
+    cache). False under ``FASTDL_PURE=1``, where nothing compiles."""
+    if numba is None:
+        return False
+    for d in DISPATCHERS:
+        if d.signatures:
+            return False
+        index = getattr(getattr(getattr(d, "_cache", None), "_cache_file", None), "_index_path", None)
+        if index is None or os.path.exists(index):
+            return False  # a numba without this layout: do not claim a cold cache
+    return bool(DISPATCHERS)
 
 
 def pair(np_fn: Callable, nb_fn: Callable, st_fn: Callable | None = None) -> Callable:

@@ -59,14 +59,15 @@ def test_learns_and_reports_history(rng):
     assert history.best_epoch in history.epoch
 
 
-def test_verbose_prints_one_line_per_evaluation(rng, capsys):
+def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(rng, capsys):
     x, y = classification_data(rng)
     fd.Trainer(make_net(), fd.SGD(0.1)).fit(
-        x, y, x, y, epochs=4, eval_every=2, verbose=1, early_stopping=False
+        x, y, x, y, epochs=4, eval_every=2, verbose=2, early_stopping=False
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("epoch 2/4") and "val acc" in lines[0]
+    assert [line.split("  ")[0] for line in lines] == [f"epoch {e}/4" for e in (1, 2, 3, 4)]
+    assert ["val acc" in line for line in lines] == [False, True, False, True]
+    assert all("img/s" in line and "train loss" in line for line in lines)
     fd.Trainer(make_net(), fd.SGD(0.1)).fit(x, y, x, y, epochs=2, eval_every=1, verbose=0)
     assert capsys.readouterr().out == ""
 
