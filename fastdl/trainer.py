@@ -372,6 +372,9 @@ class Trainer:
         # One inference pass on a single example of each set sets the layers up (lazily, as in
         # the book) and lets the network and loss check shapes and every label before any
         # training arithmetic, and before restart discards any trained weights.
+        progress = Progress(verbose) if verbose else None
+        if progress is not None:
+            progress.notice_compiling()  # before the checking passes below compile anything
         net.reset_state()  # state an earlier fit or predict left would not fit a batch of one
         net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
         self._check_labels(y_train, "train")
@@ -379,7 +382,6 @@ class Trainer:
             net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
             self._check_labels(y_test, "test")
         net.reset_state()  # the checking passes must not leave state in stateful layers
-        progress = Progress(verbose) if verbose else None
         if restart and saved is None:
             if progress is not None and net.params() and optim.iterations:
                 progress.note("fit: restart=True re-initialises the trained weights "
@@ -408,6 +410,7 @@ class Trainer:
         hooks.call("on_train_begin", self, {
             "epochs": epochs, "epoch": run.epoch, "batches": batches, "n_train": len(x_train),
             "batch_size": batch_size, "resumed": saved is not None,
+            "unit": "img" if x_train.ndim == 4 else "ex",
         })  # fmt: skip
         # Overflow and NaN are caught by the finiteness checks, with a message that says where;
         # numpy's own warnings about them would only come first and say less.

@@ -8,14 +8,15 @@ A callback sees the loop, never runs it: each hook receives the trainer (``train
 hook                  logs
 ====================  ==========================================================================
 on_train_begin        epochs, epoch (the first to run; > 1 when resumed), batches (per epoch),
-                      n_train, batch_size, resumed
-on_epoch_begin        epoch, epochs, batches
+                      n_train, batch_size, resumed, unit ("img" for NCHW images, else "ex")
+on_epoch_begin        epoch, epochs, batches, done (batches of it done before a resume)
 on_batch_begin        epoch, batch (1-based), batches, size (examples in this batch)
 on_batch_end          epoch, batch, batches, size, loss, lr, images_per_s (this epoch's
                       examples per second so far), seconds (since the epoch began)
 on_evaluate           epoch, train_loss, val_loss, val_accuracy (None unless classifying),
                       improved, best_epoch, best_loss
-on_epoch_end          epoch, epochs, train_loss, seconds, images_per_s, evaluated; and, when
+on_epoch_end          epoch, epochs, train_loss, seconds (its batches, evaluation left
+                      out), images_per_s, evaluated, total_seconds (of the run); and, when
                       it evaluated, val_loss and val_accuracy
 on_train_end          history (the History), epoch (the last that ran), stopped_early,
                       seconds (wall time of the run)

@@ -106,6 +106,16 @@ class Progress(Callback):
         out.write(text + "\n")
         out.flush()
 
+    def notice_compiling(self) -> None:
+        """Say so if the first pass will compile the kernels (a cold numba cache)."""
+        from fastdl import config
+
+        if not config.pure():
+            from fastdl.kernels import _jit
+
+            if _jit.cache_is_cold():
+                self.note("compiling kernels (first run only; they are cached for the next)")
+
     def _out(self):
         return self.file if self.file is not None else sys.stdout
 
@@ -127,7 +137,7 @@ class Progress(Callback):
     def on_train_begin(self, trainer, logs: dict) -> None:
         self.mode = self._mode()
         self.epochs = logs["epochs"]
-        self.first = True
+        self.unit = logs.get("unit", "ex")
 
     def on_epoch_begin(self, trainer, logs: dict) -> None:
         self.batches = logs["batches"]
@@ -142,17 +152,6 @@ class Progress(Callback):
         elif self.mode == "bar":
             self._bar = _OwnBar(self._out(), self.batches, self.desc)
 
-    def on_batch_begin(self, trainer, logs: dict) -> None:
-        if self.first:
-            self.first = False
-            from fastdl import config
-
-            if not config.pure():
-                from fastdl.kernels import _jit
-
-                if _jit.cache_is_cold():
-                    self.note("compiling kernels (first run only; they are cached for the next)")
-
     def on_batch_end(self, trainer, logs: dict) -> None:
         if self.mode == "epochs":
             return
@@ -161,7 +160,9 @@ class Progress(Callback):
         batch, batches = logs["batch"], logs["batches"]
         rate = logs["images_per_s"]
         left = (batches - batch) * logs["seconds"] / max(batch - self.done, 1)
-        text = f"loss {self.loss_sum / self.loss_n:.4f}  {rate:,.0f} img/s  {_clock(left)} left"
+        text = f"loss {self.loss_sum / self.loss_n:.4f}  {rate:,.0f} {self.unit}/s"
+        if self.mode != "tqdm":  # tqdm shows its own estimate
+            text += f"  {_clock(left)} left"
         if self._bar is not None:
             self._bar.update(batch, text)
         elif batch % self.every == 0 or batch == batches:
@@ -178,6 +179,6 @@ class Progress(Callback):
             parts.append(f"val loss {logs['val_loss']:.4f}")
             if logs.get("val_accuracy") is not None:
                 parts.append(f"val acc {100 * logs['val_accuracy']:.2f}%")
-        parts.append(f"{logs['images_per_s']:,.0f} img/s")
+        parts.append(f"{logs['images_per_s']:,.0f} {self.unit}/s")
         parts.append(f"({logs['total_seconds']:.1f} s)")
         self.note("  ".join(parts))

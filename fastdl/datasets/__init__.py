@@ -20,7 +20,7 @@ from .idx import read_idx
 from .mnist import load_fashion_mnist, load_mnist
 from .preprocessing import one_hot, scale_images, standardize, to_nchw, train_val_split
 from .sources import user_cache_dir
-from .text import load_text, text_windows
+from .text import load_text, stream_windows, text_windows
 
 __all__ = [
     "BOSTON_FEATURES",
@@ -37,6 +37,7 @@ __all__ = [
     "read_idx",
     "scale_images",
     "standardize",
+    "stream_windows",
     "text_windows",
     "to_nchw",
     "train_val_split",

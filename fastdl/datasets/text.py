@@ -103,3 +103,55 @@ def text_windows(codes, seq_len, *, step=None):
         )
     windows = np.lib.stride_tricks.sliding_window_view(codes, seq_len + 1)[::step]
     return windows[:, :-1], windows[:, 1:]
+
+
+def stream_windows(codes, n_streams, seq_len):
+    """Lay an encoded text out as ``n_streams`` parallel streams, in windows, for
+    ``Trainer.fit(..., stateful=True, shuffle=False, batch_size=n_streams)``.
+
+    The text is cut into ``n_streams`` contiguous rows of equal length ``R = L //
+    n_streams`` (the last ``L mod n_streams`` codes are left out). Batch ``k`` (rows
+    ``k·n_streams … (k+1)·n_streams − 1`` of the result) holds window ``k`` of every stream,
+    so row ``i`` of each batch continues row ``i`` of the batch before: a stateful layer
+    carries each stream's state from one batch to the next.
+
+    Parameters
+    ----------
+    codes : array_like of int, shape (L,)
+    n_streams : int
+        The batch size of the stateful fit, at least 1.
+    seq_len : int
+        T, the window length (truncated backpropagation through time), at least 1.
+
+    Returns
+    -------
+    inputs : ndarray, shape (K·n_streams, T)
+        ``inputs[k·n_streams + i] = stream_i[k·T : (k+1)·T]``, with ``K`` the number of
+        whole windows whose targets fit in a stream: ``K = ⌈(R − T) / T⌉``.
+    targets : ndarray, shape (K·n_streams, T)
+        The same windows shifted by one code.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`text_windows`; also when a stream is too short for one window
+        (``R < T + 1``).
+    """
+    func = "stream_windows"
+    codes = as_array(func, "codes", codes)
+    require_integer_dtype(func, "codes", codes)
+    require_ndim(func, "codes", codes, 1, "(L,)")
+    n_streams = require_int(func, "n_streams", n_streams, 1)
+    seq_len = require_int(func, "seq_len", seq_len, 1)
+    length = len(codes) // n_streams
+    if length < seq_len + 1:
+        raise ValueError(
+            f"{func}: {len(codes)} codes make {n_streams} streams of {length}, too short for "
+            f"one window of seq_len={seq_len} (need {seq_len + 1} per stream)"
+        )
+    rows = codes[: n_streams * length].reshape(n_streams, length)
+    starts = range(0, length - seq_len, seq_len)
+    # (K, n_streams, T) → (K·n_streams, T): window-major, stream-minor
+    x = np.stack([rows[:, s : s + seq_len] for s in starts]).reshape(-1, seq_len)
+    y = np.stack([rows[:, s + 1 : s + seq_len + 1] for s in starts]).reshape(-1, seq_len)
+    return x, y

@@ -6,21 +6,23 @@ The model is the book's: one-hot characters → ``LSTMLayer(256)`` → ``Dense(V
 ``SoftmaxCrossEntropy``, trained on the first 90% of the text and validated on the last 10%.
 What differs from the book, and why:
 
-- **Stateful truncated backpropagation through time.** The training text is cut into
-  ``batch_size`` contiguous streams; each batch is the next ``seq_len`` characters of every
-  stream, and the LSTM carries its state from one batch to the next (gradients stop at the
-  batch boundary). Each epoch starts the streams at a new random offset.
+- **Stateful truncated backpropagation through time**, by ``Trainer.fit(stateful=True,
+  shuffle=False)``. The training text is cut into ``batch_size`` contiguous streams
+  (:func:`fastdl.datasets.stream_windows`); each batch is the next ``seq_len`` characters of
+  every stream, and the LSTM carries its state from one batch to the next (gradients stop at
+  the batch boundary). Every epoch runs the same streams from their start.
 - **Adam with global-norm clipping** (``clip_norm=5``), the learning rate decayed linearly
   to a tenth over the time budget; the book's AdaGrad with elementwise clipping to [-2, 2]
   is available as ``--optimizer adagrad``.
 - **Dropout on the LSTM's output** (keep 0.7; ``--dropout 1`` turns it off). Best
   validation in 15-minute runs here: 1.581 nats/char without dropout, 1.5525 at keep 0.8,
   1.5456 at keep 0.7.
-- **The best evaluation's weights are kept** (early stopping): with the compiled kernels
-  15 minutes are ~50 epochs, and the validation loss turns up after ~20 of them.
-- **Validation over the whole held-out text**, as ``batch_size`` stateful streams, so every
-  character is predicted with the context before it. The reported train loss is the mean
-  training-batch loss since the previous evaluation.
+- **A time budget** (``--minutes``, :class:`fastdl.callbacks.TimeLimit`) rather than a
+  number of epochs, with the learning rate decayed over it; **early stopping** after
+  ``--patience`` epochs without a better validation loss, ending on the best evaluation's
+  weights (the validation loss turns up after ~20 epochs).
+- **Validation after every epoch over the whole held-out text**, as ``batch_size`` stateful
+  streams, so every character is predicted with the context before it.
 
 Losses are cross-entropies in nats per character. After training the model samples text with
 the given temperature, starting from ``--prime``.
@@ -41,6 +43,7 @@ from fastdl.recipes.arguments import (
     positive_float,
     positive_int,
 )
+from fastdl.recipes.training_flags import add_training_flags, finish, fit_options, running
 
 __all__ = ["main", "build_model", "evaluate", "sample"]
 
@@ -109,6 +112,18 @@ def sample(net, lstm, vocab, onehot, rng, n_chars, temperature, prime) -> str:
     return prime + "".join(out)
 
 
+class LinearDecay(fd.Callback):
+    """The learning rate falls linearly from ``lr`` to ``lr / 10`` as the time budget is
+    spent (set before every batch from ``budget.fraction``; resumable, since the budget's
+    clock is kept in checkpoints)."""
+
+    def __init__(self, lr: float, budget: fd.callbacks.TimeLimit) -> None:
+        self.lr, self.budget = lr, budget
+
+    def on_batch_begin(self, trainer, logs):
+        trainer.optim.lr = self.lr * (1.0 - 0.9 * self.budget.fraction)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="fastdl train char-lstm",
@@ -120,6 +135,7 @@ def parse_args(argv):
         default=None,
         help="text file (default: %(default)s → $FASTDL_DATA/text/tinyshakespeare.txt)",
     )
+    add_training_flags(p, epochs=1000, batch_size=32, lr=2e-3, seed=0)
     p.add_argument("--minutes", type=positive_float, default=15.0, help="training time budget")
     p.add_argument(
         "--smoke",
@@ -130,33 +146,29 @@ def parse_args(argv):
         metavar="SECONDS",
         help="quick run: train this many seconds, validate on a slice",
     )
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=positive_float, default=0.8)
     p.add_argument("--hidden", type=positive_int, default=256)
-    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--seq-len", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument(
         "--dropout", type=keep_probability, default=0.7, help="keep probability on the LSTM output"
     )
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
-    p.add_argument("--eval-every", type=positive_float, default=60.0, metavar="SECONDS")
+    p.add_argument("--patience", type=positive_int, default=5,
+                   help="stop after this many epochs without a better validation loss")  # fmt: skip
     p.add_argument("--sample-chars", type=nonnegative_int, default=600)
     p.add_argument("--prime", default="ROMEO:\n")
-    p.add_argument("--save", default=None, metavar="FILE",
-                   help="save the trained network here (fd.load reads it)")  # fmt: skip
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Train, print the loss curve and a sample; return a summary dict."""
     args = parse_args(argv)
+    options = fit_options(args)
     path = args.path or default_path()
     vocab, codes = fd.datasets.load_text(path)
     split = int(0.9 * len(codes))
     train, val = codes[:split], codes[split:]
-    # Each epoch starts at a random offset below seq_len and cuts batch_size streams; a stream
-    # must hold one window of seq_len + 1 characters, or an epoch would have no step at all.
+    # Every stream must hold one window of seq_len + 1 characters, or an epoch has no step.
     need = args.batch_size * (2 * args.seq_len + 1)
     if len(train) < need:
         raise SystemExit(
@@ -164,100 +176,66 @@ def main(argv: list[str] | None = None) -> dict:
             f"{args.batch_size} streams of {args.seq_len}-step windows; need at least {need:,} "
             "(use a longer text or smaller --batch-size / --seq-len)"
         )
-    if len(val) < 2 * args.batch_size:
+    if len(val) < args.batch_size * (args.seq_len + 1):
         raise SystemExit(
             f"char-lstm: {path}: {len(val):,} validation characters (10%) are too few for "
-            f"{args.batch_size} streams; need at least {2 * args.batch_size:,}"
+            f"{args.batch_size} streams of {args.seq_len}-step windows; need at least "
+            f"{args.batch_size * (args.seq_len + 1):,}"
         )
     budget = args.smoke if args.smoke is not None else 60.0 * args.minutes
-    eval_every = min(args.eval_every, max(budget / 3, 1.0)) if args.smoke else args.eval_every
     if args.smoke is not None:
         val = val[: 20 * args.batch_size * args.seq_len]
     v = len(vocab)
     onehot = np.eye(v, dtype=np.float32)
-    net, lstm = build_model(v, args.hidden, args.seed, args.dropout)
-    if args.optimizer == "adam":
-        optim = fd.Adam(lr=args.lr, clip_norm=5.0)
-    else:
-        optim = fd.AdaGrad(lr=args.lr, clip_value=2.0)
-    fd.Trainer(net, optim)
-    rng = np.random.default_rng(args.seed)
-    print(
-        f"char-lstm: {path}: {len(codes):,} characters, vocabulary {v}; train {len(train):,}, "
-        f"validation {len(val):,}; LSTM({args.hidden}), batch {args.batch_size} × "
-        f"{args.seq_len} steps, {args.optimizer} lr {args.lr}, keep {args.dropout}, "
-        f"budget {budget:.0f} s",
-        flush=True,
-    )
-    print(
-        f"{'time s':>8} {'epoch':>6} {'steps':>7} {'train':>7} {'val':>7} {'tok/s':>8}", flush=True
-    )
-    curve = []
-    best_weights = None
-    start = time.perf_counter()
-    train_time, steps, epoch, tokens = 0.0, 0, 0, 0
-    since, since_n = 0.0, 0
-    next_eval = eval_every
-    done = False
-    while not done:
-        epoch += 1
-        offset = int(rng.integers(0, args.seq_len))
-        rows = streams(train[offset:], args.batch_size)
-        lstm.reset_state()
-        for s in range(0, rows.shape[1] - args.seq_len, args.seq_len):
-            x = onehot[rows[:, s : s + args.seq_len]]
-            y = rows[:, s + 1 : s + args.seq_len + 1]
-            frac = min(train_time / budget, 1.0)
-            optim.lr = args.lr * (1.0 - 0.9 * frac)
-            t0 = time.perf_counter()
-            loss = net.train_batch(x, y)
-            optim.step()
-            train_time += time.perf_counter() - t0
-            steps += 1
-            tokens += y.size
-            since += loss
-            since_n += 1
-            if not np.isfinite(loss):
-                raise SystemExit(f"char-lstm: the loss diverged at step {steps}")
-            done = train_time >= budget
-            if train_time >= next_eval or done:
-                val_loss = evaluate(net, lstm, val, onehot, args.batch_size, 4 * args.seq_len)
-                row = {
-                    "time": train_time,
-                    "epoch": epoch,
-                    "steps": steps,
-                    "train": since / since_n,
-                    "val": val_loss,
-                    "tok_s": tokens / train_time,
-                }
-                curve.append(row)
-                if best_weights is None or val_loss < min(r["val"] for r in curve[:-1]):
-                    best_weights = net.get_weights()
-                print(
-                    f"{train_time:8.1f} {epoch:6d} {steps:7d} {row['train']:7.4f} "
-                    f"{val_loss:7.4f} {row['tok_s']:8.0f}",
-                    flush=True,
-                )
-                since, since_n = 0.0, 0
-                next_eval += eval_every
-            if done:
-                break
-    wall = time.perf_counter() - start
-    best = min(curve, key=lambda r: r["val"])
-    net.set_weights(best_weights)
-    print(
-        f"done: {steps} steps, {tokens:,} tokens in {train_time:.0f} s of training "
-        f"({wall:.0f} s wall incl. evaluation); last validation loss {curve[-1]['val']:.4f}; "
-        f"kept the weights of the best evaluation: {best['val']:.4f} nats/char at "
-        f"{best['time']:.0f} s",
-        flush=True,
-    )
-    text = sample(net, lstm, vocab, onehot, rng, args.sample_chars, args.temperature, args.prime)
+    x_ids, y_train = fd.datasets.stream_windows(train, args.batch_size, args.seq_len)
+    v_ids, y_val = fd.datasets.stream_windows(val, args.batch_size, args.seq_len)
+    x_train, x_val = onehot[x_ids], onehot[v_ids]
+    with running(args):
+        net, lstm = build_model(v, args.hidden, args.seed, args.dropout)
+        if args.optimizer == "adam":
+            optim = fd.Adam(lr=args.lr, clip_norm=5.0)
+        else:
+            optim = fd.AdaGrad(lr=args.lr, clip_value=2.0)
+        print(
+            f"char-lstm: {path}: {len(codes):,} characters, vocabulary {v}; train "
+            f"{len(train):,}, validation {len(val):,}; LSTM({args.hidden}), batch "
+            f"{args.batch_size} streams × {args.seq_len} steps, {args.optimizer} lr {args.lr}, "
+            f"keep {args.dropout}, budget {budget:.0f} s",
+            flush=True,
+        )
+        limit = fd.callbacks.TimeLimit(budget)
+        start = time.perf_counter()
+        try:
+            history = fd.Trainer(net, optim).fit(
+                x_train, y_train, x_val, y_val, epochs=args.epochs, eval_every=1,
+                batch_size=args.batch_size, seed=args.seed, patience=args.patience,
+                shuffle=False, stateful=True, callbacks=[limit, LinearDecay(args.lr, limit)],
+                **options,
+            )  # fmt: skip
+        except fd.TrainingDivergedError as error:
+            raise SystemExit(f"char-lstm: {error}") from None
+        wall = time.perf_counter() - start
+        curve = [
+            {"epoch": e, "train": t, "val": v_loss}
+            for e, t, v_loss in zip(history.epoch, history.train_loss, history.val_loss,
+                                    strict=True)
+        ]  # fmt: skip
+        best = min(curve, key=lambda r: r["val"])
+        steps = optim.iterations
+        print(
+            f"done: {steps} steps, {steps * args.batch_size * args.seq_len:,} tokens in "
+            f"{limit.used:.0f} s of training ({wall:.0f} s wall incl. evaluation, "
+            f"{steps * args.batch_size * args.seq_len / limit.used:,.0f} tokens/s); last "
+            f"validation loss {curve[-1]['val']:.4f}; kept the weights of the best "
+            f"evaluation: {best['val']:.4f} nats/char after epoch {best['epoch']}",
+            flush=True,
+        )
+        rng = np.random.default_rng(args.seed)
+        text = sample(net, lstm, vocab, onehot, rng, args.sample_chars, args.temperature,
+                      args.prime)  # fmt: skip
     print(f"--- sample (temperature {args.temperature}) ---\n{text}\n---", flush=True)
-    if args.save:
-        net.save(args.save)
-        print(f"network saved to {args.save} (fd.load reads it)", flush=True)
-    return {"curve": curve, "sample": text, "wall": wall, "best": best}
+    finish(args, "char-lstm", history, net, optim)
+    return {"curve": curve, "sample": text, "wall": wall, "best": best, "history": history}
 
 
 if __name__ == "__main__":
