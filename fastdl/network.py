@@ -294,3 +294,31 @@ class NeuralNetwork:
                     f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}"
                 )
             p[...] = w
+
+    def summary(self, input_shape: tuple[int, ...], one_hot: bool = False) -> str:
+        """Print and return a table of the layers: output shape, parameters and FLOPs per
+        example, then the totals (parameters and their bytes, forward and training FLOPs).
+
+        Builds a new network first (as :meth:`build`). The numbers, and what is counted
+        (2 FLOPs per multiply-add of the matrix products; elementwise work not counted;
+        no input gradient in the first layer), are :func:`fastdl.summary.count`'s.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            One example's shape, no batch axis: e.g. ``(1, 28, 28)``, ``(T, D)``, or
+            ``(T,)`` token ids for a network that starts with ``Embedding``. It must be the
+            shape the network was built for, if it was.
+        one_hot : bool, default False
+            Count for exactly one-hot input rows (a recurrent first layer gathers them).
+
+        Returns
+        -------
+        str
+            The table, as printed.
+        """
+        from fastdl.summary import count
+
+        text = count(self, input_shape, one_hot=one_hot).table()
+        print(text)
+        return text

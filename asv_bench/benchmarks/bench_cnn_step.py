@@ -23,7 +23,7 @@ from fastdl import config
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
 
-from .common import per_second
+from .common import example_flops, per_second
 
 
 def reference_cnn(seed=0):
@@ -56,24 +56,6 @@ MODELS = {
     "reference": (reference_cnn, lambda: fd.Adadelta(lr=1.0), 64),
     "book": (book_cnn, lambda: fd.SGDMomentum(lr=0.1, momentum=0.9), 60),
 }
-
-
-def network_flops(net, backward=True):
-    """Multiply-add FLOPs (2 per multiply-add) of a forward pass, or of forward + backward,
-    counted from the layers' parameter and output shapes (convolutions and dense layers;
-    a network's first layer computes no input gradient)."""
-    total = 0
-    for i, layer in enumerate(net.layers):
-        for w in layer.params():
-            if w.ndim == 4:  # Conv2D weights (C_out, C_in, KH, KW); output (N, C_out, OH, OW)
-                n, _, oh, ow = layer.operations[0].output.shape
-                fwd = 2 * n * oh * ow * w.size
-            elif w.ndim == 2:  # Dense weights (D, H)
-                fwd = 2 * layer.input_.shape[0] * w.size
-            else:
-                continue
-            total += fwd * (1 + (0 if not backward else 1 if i == 0 else 2))
-    return total
 
 
 class CNNStep:
@@ -109,11 +91,13 @@ class CNNStep:
             return per_second(self._step, len(self.x))
 
     def track_gflops(self, impl, model):
-        """The step's convolution and dense FLOPs per second; read against
+        """The step's convolution and dense FLOPs (``fastdl.summary.count``: forward and
+        backward of the matrix products) per second; read against
         ``bench_matmul.MatmulCeiling.track_sgemm_gflops``."""
+        flops = example_flops(self.net, self.x)
         with config.use_pure(self.pure):
             steps = per_second(self._step, 1)
-        return network_flops(self.net) * steps / 1e9
+        return flops * steps / 1e9
 
     track_images_per_s.unit = "images/s"
     track_gflops.unit = "GFLOP/s"
@@ -179,9 +163,12 @@ class CNNInference:
             return per_second(lambda: self.net.forward(self.x, inference=True), len(self.x))
 
     def track_gflops(self, impl):
+        """The forward pass's convolution and dense FLOPs (``fastdl.summary.count``) per
+        second."""
+        flops = example_flops(self.net, self.x, training=False)
         with config.use_pure(self.pure):
             passes = per_second(lambda: self.net.forward(self.x, inference=True), 1)
-        return network_flops(self.net, backward=False) * passes / 1e9
+        return flops * passes / 1e9
 
     track_images_per_s.unit = "images/s"
     track_gflops.unit = "GFLOP/s"

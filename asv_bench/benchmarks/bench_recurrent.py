@@ -30,7 +30,7 @@ from fastdl.kernels import lstm as klstm
 from fastdl.kernels import rnn as krnn
 from fastdl.layers.recurrent import GRULayer, LSTMLayer, RNNLayer
 
-from .common import per_second
+from .common import example_flops, per_second
 
 VOCAB, HIDDEN = 65, 256
 LAYERS = {"rnn": RNNLayer, "gru": GRULayer, "lstm": LSTMLayer}
@@ -81,13 +81,14 @@ class CharLSTMStep:
     track_tokens_per_s.unit = "tokens/s"
 
     def track_gflops(self, impl, shape):
-        """Nominal rate: the step's matrix products — the four gates' recurrent projection and
-        the output layer — forward, and twice that backward, against the machine's float32
-        matmul ceiling (``MatmulCeiling``). The one-hot input's projection is a row gather
-        (see :mod:`fastdl.ops.recurrent`) and is not counted."""
-        per_token = 2 * (4 * HIDDEN * HIDDEN + HIDDEN * VOCAB)
+        """Nominal rate against the machine's float32 matmul ceiling (``MatmulCeiling``): the
+        step's matrix products as ``fastdl.summary.count`` gives them for one-hot input — the
+        four gates' recurrent projection and the output layer, forward, and twice that
+        backward; the one-hot input's projection is a row gather (see
+        :mod:`fastdl.ops.recurrent`) and counts 0."""
+        flops = example_flops(self.net, self.x, one_hot=True)
         with _impl(impl):
-            return per_second(self._step, 3 * per_token * self.tokens) / 1e9
+            return per_second(self._step, flops) / 1e9
 
     track_gflops.unit = "GFLOP/s"
 

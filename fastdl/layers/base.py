@@ -75,6 +75,13 @@ class Layer(abc.ABC):
         """Gradients of :meth:`params` from the last backward pass, in the same order."""
         return [g for op in self.operations for g in op.param_grads()]
 
+    def flops(self) -> tuple[int, int]:
+        """``(forward, backward)`` FLOPs of a training pass on the last forward pass's input:
+        the sums of :meth:`Operation.flops <fastdl.ops.base.Operation.flops>` over the
+        operations (:mod:`fastdl.summary` states what is counted)."""
+        counts = [op.flops() for op in self.operations]
+        return sum(f for f, _ in counts), sum(b for _, b in counts)
+
     def get_config(self) -> dict:
         """The constructor's arguments that rebuild this layer, by name (as Keras's
         ``get_config``); subclasses with arguments extend it."""

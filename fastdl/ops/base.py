@@ -96,7 +96,7 @@ class Operation(abc.ABC):
         if self.output is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
         check_same_shape(self.name, "output_grad", self.output, output_grad)
-        need_input_grad = not (self.skip_input_grad or self.integer_input)
+        need_input_grad = self.needs_input_grad
         input_grad, param_grads = self._gradients(output_grad, need_input_grad)
         if need_input_grad:
             check_same_shape(self.name, "input_grad", self.input_, input_grad)
@@ -121,6 +121,22 @@ class Operation(abc.ABC):
     def set_skip_input_grad(self, skip: bool) -> None:
         """Skip (or compute) the gradient with respect to the input (as ``Layer``'s)."""
         self.skip_input_grad = bool(skip)
+
+    @property
+    def needs_input_grad(self) -> bool:
+        """Whether ``backward`` computes the input gradient (not skipped, not integer input)."""
+        return not (self.skip_input_grad or self.integer_input)
+
+    def flops(self) -> tuple[int, int]:
+        """``(forward, backward)``: the floating-point operations of a training pass, forward
+        and backward, on the input of the last forward pass (its whole batch).
+
+        Only matrix products are counted, 2 FLOPs per multiply-add (see :mod:`fastdl.summary`
+        for the convention); elementwise work is not, so an operation without a matrix
+        product keeps this default, ``(0, 0)``. An operation that multiplies matrices
+        overrides it, counting from the shapes of the last pass's operands.
+        """
+        return 0, 0
 
     def _check_input(self, input_: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Raise ``ValueError`` for an input this operation cannot take (none by default)."""

@@ -110,3 +110,13 @@ class Conv2DOp(Operation):
         )
         dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
         return (from_nhwc(dx) if need_input_grad else None), [dw, db]
+
+    def flops(self) -> tuple[int, int]:
+        """``(forward, backward)`` FLOPs for the last input: per image one ``(P, K) @ (K, C_out)``
+        product of the patches (zero padding included) with the weights, ``2·P·K·C_out`` FLOPs
+        (K = C_in·KH·KW); backward the same again for ``dW`` and, unless skipped, for ``dx``.
+        Counted dense: the backward kernel may skip the zeros of a sparse gradient."""
+        if self.output is None:
+            raise RuntimeError(f"{self.name}.flops called before forward")
+        product = 2 * self.output.size * self.W[0].size  # 2 · N·C_out·P · K
+        return product, product * (2 if self.needs_input_grad else 1)

@@ -47,6 +47,16 @@ class WeightMultiply(ParamOperation):
         d, h = self.param.shape
         return matmul(self.input_.reshape(-1, d), output_grad.reshape(-1, h), True, False)
 
+    def flops(self) -> tuple[int, int]:
+        """``(forward, backward)`` FLOPs for the last input: ``x @ W`` forward, ``xᵀ dy`` and
+        (unless skipped) ``dy Wᵀ`` backward; each ``(M, D) @ (D, H)`` with M the rows of
+        ``x`` (N, or N·T), ``2·M·D·H`` FLOPs."""
+        if self.input_ is None:
+            raise RuntimeError(f"{self.name}.flops called before forward")
+        d, h = self.param.shape
+        product = 2 * (self.input_.size // d) * d * h
+        return product, product * (2 if self.needs_input_grad else 1)
+
 
 class BiasAdd(ParamOperation):
     """``y = x + B``, broadcast over every leading axis.

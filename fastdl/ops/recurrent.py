@@ -106,6 +106,27 @@ class _RecurrentLoop(Operation):
         self.state_grads = tuple(out[1 + n :])
         return (out[0] if need_input_grad else None), list(out[1 : 1 + n])
 
+    def flops(self) -> tuple[int, int]:
+        """``(forward, backward)`` FLOPs of training on the last input ``(N, T, D)``.
+
+        Per step, the recurrent product ``h W_hh``, ``(N, H) @ (H, G·H)``; the input
+        projection ``x W_ih``, ``(N·T, D) @ (D, G·H)``, unless the input is one-hot and its
+        gradient skipped (the first layer of the book's character model): then it is a row
+        gather. Backward: ``dW_hh`` and ``dh_{t-1} = da_t W_hhᵀ`` (always: the time loop
+        needs it), ``dW_ih`` (a scatter-add after a gather, not counted) and, unless
+        skipped, ``dx = da W_ihᵀ``; each product as many FLOPs as its forward twin.
+        """
+        if self.input_ is None:
+            raise RuntimeError(f"{self.name}.flops called before forward")
+        n, t_len = self.input_.shape[:2]
+        d, gh = self.weights[0].shape
+        recurrent = 2 * n * t_len * self.hidden_size * gh
+        dense = 2 * n * t_len * d * gh  # one product with W_ih, or its transpose
+        gathered = self._kernel_input.ndim == 2 and self.skip_input_grad  # as _output trains
+        projection = 0 if gathered else dense
+        input_grad = dense if self.needs_input_grad else 0
+        return recurrent + projection, 2 * recurrent + projection + input_grad
+
 
 class RNNLoop(_RecurrentLoop):
     """Time loop of an Elman RNN, ``h_t = tanh(x_t W_ih + h_{t-1} W_hh + b)``.
