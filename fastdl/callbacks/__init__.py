@@ -1,12 +1,14 @@
 """Callbacks for ``Trainer.fit``: the base class and the ones fastdl ships.
 
 ``fd.Callback`` is the base class (see :mod:`fastdl.callbacks.base` for every hook and what
-its ``logs`` hold).
+its ``logs`` hold). ``TensorBoard`` needs ``pip install 'fastdl[tensorboard]'`` when it is
+constructed, not when fastdl is imported.
 """
 
 from fastdl.callbacks.base import Callback, CallbackList
 from fastdl.callbacks.early_stopping import EarlyStopping
 from fastdl.callbacks.progress import Progress
+from fastdl.callbacks.tensorboard import TensorBoard
 from fastdl.callbacks.time_limit import TimeLimit
 
-__all__ = ["Callback", "CallbackList", "EarlyStopping", "Progress", "TimeLimit"]
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "Progress", "TensorBoard", "TimeLimit"]

@@ -96,7 +96,9 @@ def cache_is_cold() -> bool:
     for d in DISPATCHERS:
         if d.signatures:
             return False
-        index = getattr(getattr(getattr(d, "_cache", None), "_cache_file", None), "_index_path", None)
+        index = getattr(
+            getattr(getattr(d, "_cache", None), "_cache_file", None), "_index_path", None
+        )
         if index is None or os.path.exists(index):
             return False  # a numba without this layout: do not claim a cold cache
     return bool(DISPATCHERS)
