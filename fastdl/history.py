@@ -84,6 +84,7 @@ class History:
 
                 matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError as error:
             raise ImportError(
                 "History.plot needs matplotlib: pip install 'fastdl[plot]'"
@@ -102,6 +103,7 @@ class History:
         if self.best_epoch is not None:
             ax.axvline(self.best_epoch, color="0.6", linestyle=":", label="best epoch")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.legend()
         ax.grid(alpha=0.3)
@@ -110,6 +112,7 @@ class History:
             ax2.plot(self.epoch, [100 * a for a in self.val_accuracy], marker=marker,
                      color="C1")  # fmt: skip
             ax2.set_xlabel("epoch")
+            ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax2.set_ylabel("validation accuracy (%)")
             ax2.grid(alpha=0.3)
         if title:

@@ -27,6 +27,7 @@ import numpy as np
 
 from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
+from fastdl._fit_settings import check_xy, fit_settings
 from fastdl.callbacks.base import Callback, CallbackList
 from fastdl.callbacks.checkpointing import Checkpointing
 from fastdl.callbacks.early_stopping import EarlyStopping
@@ -66,45 +67,6 @@ class _Run:
 
     def elapsed(self) -> float:
         return self.seconds_before + time.perf_counter() - self.start
-
-
-def _check_xy(x: np.ndarray, y: np.ndarray, what: str, where: str = "Trainer.fit") -> None:
-    for name, arr in (("x_" + what, x), ("y_" + what, y)):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{where}: {name} must be a numpy array, got {type(arr).__name__}")
-        if arr.ndim == 0 or len(arr) == 0:
-            raise ValueError(f"{where}: {name} is empty (shape {arr.shape})")
-        if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
-            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-            raise ValueError(
-                f"{where}: {name} holds {bad} NaN or infinite value(s); "
-                "a network cannot learn from them (and the loss would report a divergence)"
-            )
-    if len(x) != len(y):
-        raise ValueError(f"{where}: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
-
-
-def _split(x, y, fraction, batch_size, stateful):
-    """The last ``fraction`` of ``x``, ``y`` (before any shuffling) as validation data, as
-    Keras's ``validation_split``: ``(x_train, y_train, x_val, y_val)``."""
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not (0.0 < fraction < 1.0)
-    ):
-        raise ValueError(
-            f"Trainer.fit: validation_split must be a fraction in (0, 1), got {fraction!r}"
-        )
-    n = len(x)
-    split_at = int(n * (1.0 - fraction))
-    if stateful:  # whole batches of streams on both sides
-        split_at -= split_at % batch_size
-    if split_at == 0 or split_at == n:
-        raise ValueError(
-            f"Trainer.fit: validation_split={fraction} of {n} examples leaves "
-            f"{split_at} to train on and {n - split_at} to validate; both need some"
-        )
-    return x[:split_at], y[:split_at], x[split_at:], y[split_at:]
 
 
 @contextlib.contextmanager
@@ -190,7 +152,7 @@ class Trainer:
             ``{"loss": float}``, plus ``"accuracy"`` (a fraction) when classifying. The
             loss is averaged over examples (over every time step for sequences).
         """
-        _check_xy(x, y, "", "Trainer.evaluate")
+        check_xy(x, y, "", "Trainer.evaluate")
         batch_size = positive_int("Trainer.evaluate", "batch_size", batch_size)
         loss, acc = self._evaluate(x, y, batch_size, stateful)
         return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
@@ -328,46 +290,17 @@ class Trainer:
             if no evaluation had run).
         """
         net, optim = self.net, self.optim
-        _check_xy(x_train, y_train, "train")
-        if (x_test is None) != (y_test is None):
-            raise ValueError("Trainer.fit: give both x_test and y_test, or neither")
-        if x_test is not None:
-            _check_xy(x_test, y_test, "test")
-        epochs = positive_int("Trainer.fit", "epochs", epochs)
-        eval_every = positive_int("Trainer.fit", "eval_every", eval_every)
-        batch_size = positive_int("Trainer.fit", "batch_size", batch_size)
-        patience = positive_int("Trainer.fit", "patience", patience)
-        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-            raise ValueError(f"Trainer.fit: verbose must be 0, 1 or 2, got {verbose!r}")
-        stateful, shuffle = bool(stateful), bool(shuffle)
-        if stateful:
-            self._check_stateful(x_train, batch_size, shuffle, eval_batch_size)
-        if eval_batch_size is None:
-            eval_batch_size = batch_size if stateful else 1000
-        eval_batch_size = positive_int("Trainer.fit", "eval_batch_size", eval_batch_size)
-        if validation_split is not None:
-            if x_test is not None:
-                raise ValueError("Trainer.fit: give x_test/y_test or validation_split, not both")
-            x_train, y_train, x_test, y_test = _split(x_train, y_train, validation_split,
-                                                      batch_size, stateful)  # fmt: skip
-        if stateful and x_test is not None and len(x_test) % batch_size:
-            raise ValueError(
-                f"Trainer.fit: stateful=True evaluates {batch_size} streams at a time, but "
-                f"x_test has {len(x_test)} rows, not a multiple of {batch_size}"
-            )
-        if checkpoint_every is not None:
-            checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)
-            if checkpoint is None:
-                raise ValueError("Trainer.fit: checkpoint_every needs checkpoint= (a path)")
+        settings, data, checkpoint_every = fit_settings(
+            self.net, x_train, y_train, x_test, y_test, epochs=epochs, eval_every=eval_every,
+            batch_size=batch_size, seed=seed, early_stopping=early_stopping, verbose=verbose,
+            patience=patience, eval_batch_size=eval_batch_size, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, shuffle=shuffle, stateful=stateful,
+            validation_split=validation_split,
+        )  # fmt: skip
+        x_train, y_train, x_test, y_test = data
+        epochs, batch_size = settings["epochs"], settings["batch_size"]
         user = CallbackList(callbacks or ())
         saved = ckpt.read(resume) if resume is not None else None
-        settings = {
-            "epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
-            "seed": seed, "early_stopping": bool(early_stopping), "patience": patience,
-            "eval_batch_size": eval_batch_size, "n_train": len(x_train),
-            "n_test": None if x_test is None else len(x_test),
-            "shuffle": shuffle, "stateful": stateful, "validation_split": validation_split,
-        }  # fmt: skip
 
         # One inference pass on a single example of each set sets the layers up (lazily, as in
         # the book) and lets the network and loss check shapes and every label before any
@@ -395,7 +328,7 @@ class Trainer:
         history = History()
         run = _Run(history, math.inf, net.get_weights(), time.perf_counter(),
                    np.random.default_rng(seed))  # fmt: skip
-        own = [EarlyStopping(patience)] if early_stopping else []
+        own = [EarlyStopping(settings["patience"])] if early_stopping else []
         if progress is not None:
             own.append(progress)
         if checkpoint is not None:
@@ -405,7 +338,6 @@ class Trainer:
         self.stop_training, self.interrupted, self._stopped_by = False, False, None
         if saved is not None:
             ckpt.restore(self, *saved, run, settings, resume, hooks)
-        data = (x_train, y_train, x_test, y_test)
         batches = -(-len(x_train) // batch_size)
         hooks.call("on_train_begin", self, {
             "epochs": epochs, "epoch": run.epoch, "batches": batches, "n_train": len(x_train),
@@ -423,30 +355,6 @@ class Trainer:
             "stopped_early": history.stopped_early, "seconds": history.seconds,
         })  # fmt: skip
         return history
-
-    def _check_stateful(self, x, batch_size, shuffle, eval_batch_size) -> None:
-        if not any(getattr(layer, "stateful", False) for layer in self.net.layers):
-            raise ValueError(
-                "Trainer.fit: stateful=True carries recurrent state between batches, but no "
-                "layer of the network was built with stateful=True (e.g. "
-                "fd.LSTMLayer(256, stateful=True))"
-            )
-        if shuffle:
-            raise ValueError(
-                "Trainer.fit: stateful=True trains streams in order; pass shuffle=False too"
-            )
-        if len(x) % batch_size:
-            raise ValueError(
-                f"Trainer.fit: stateful=True needs whole batches of {batch_size} streams, but "
-                f"x_train has {len(x)} rows (not a multiple of {batch_size}); "
-                "fastdl.datasets.stream_windows lays a sequence out so"
-            )
-        if eval_batch_size is not None and eval_batch_size != batch_size:
-            raise ValueError(
-                f"Trainer.fit: with stateful=True, evaluation runs the same {batch_size} "
-                f"streams as training; eval_batch_size={eval_batch_size} would cut them "
-                "differently (leave it out)"
-            )
 
     def _epoch(self, run, data, settings, hooks, progress) -> None:
         """Train the rest of epoch ``run.epoch``, evaluate it when due, and move on."""

@@ -201,7 +201,16 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_bits(model, kills,
                 _, err = proc.communicate(timeout=300)
                 assert proc.returncode == 0, err
                 break
-            time.sleep(rnd.uniform(0.2, 1.0))
+            # Let the run write a checkpoint of its own first, so every kill lands after some
+            # progress even on a loaded machine (where starting up can take seconds).
+            stamp = (folder / "run.ckpt").stat().st_mtime_ns if resume else None
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                ckpt = folder / "run.ckpt"
+                if ckpt.exists() and ckpt.stat().st_mtime_ns != stamp:
+                    break
+                time.sleep(0.005)
+            time.sleep(rnd.uniform(0.0, 0.6))
             if report["during_write"] < during_write:  # then kill as a checkpoint is written
                 deadline = time.monotonic() + 20
                 while not any(p.suffix == ".tmp" for p in folder.iterdir()):

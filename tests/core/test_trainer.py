@@ -67,7 +67,7 @@ def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(rng, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("  ")[0] for line in lines] == [f"epoch {e}/4" for e in (1, 2, 3, 4)]
     assert ["val acc" in line for line in lines] == [False, True, False, True]
-    assert all("img/s" in line and "train loss" in line for line in lines)
+    assert all("ex/s" in line and "train loss" in line for line in lines)
     fd.Trainer(make_net(), fd.SGD(0.1)).fit(x, y, x, y, epochs=2, eval_every=1, verbose=0)
     assert capsys.readouterr().out == ""
 

@@ -1,0 +1,122 @@
+"""The checks ``Trainer.fit`` makes of its arguments before any arithmetic, and the
+settings it runs (and a checkpoint records) once they pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastdl._checks import positive_int
+
+__all__ = ["check_xy", "fit_settings"]
+
+
+def check_xy(x: np.ndarray, y: np.ndarray, what: str, where: str = "Trainer.fit") -> None:
+    for name, arr in (("x_" + what, x), ("y_" + what, y)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{where}: {name} must be a numpy array, got {type(arr).__name__}")
+        if arr.ndim == 0 or len(arr) == 0:
+            raise ValueError(f"{where}: {name} is empty (shape {arr.shape})")
+        if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(
+                f"{where}: {name} holds {bad} NaN or infinite value(s); "
+                "a network cannot learn from them (and the loss would report a divergence)"
+            )
+    if len(x) != len(y):
+        raise ValueError(f"{where}: x_{what} has {len(x)} examples but y_{what} has {len(y)}")
+
+
+def _split(x, y, fraction, batch_size, stateful):
+    """The last ``fraction`` of ``x``, ``y`` (before any shuffling) as validation data, as
+    Keras's ``validation_split``: ``(x_train, y_train, x_val, y_val)``."""
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0.0 < fraction < 1.0)
+    ):
+        raise ValueError(
+            f"Trainer.fit: validation_split must be a fraction in (0, 1), got {fraction!r}"
+        )
+    n = len(x)
+    split_at = int(n * (1.0 - fraction))
+    if stateful:  # whole batches of streams on both sides
+        split_at -= split_at % batch_size
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"Trainer.fit: validation_split={fraction} of {n} examples leaves "
+            f"{split_at} to train on and {n - split_at} to validate; both need some"
+        )
+    return x[:split_at], y[:split_at], x[split_at:], y[split_at:]
+
+
+def _check_stateful(net, x, batch_size, shuffle, eval_batch_size) -> None:
+    if not any(getattr(layer, "stateful", False) for layer in net.layers):
+        raise ValueError(
+            "Trainer.fit: stateful=True carries recurrent state between batches, but no "
+            "layer of the network was built with stateful=True (e.g. "
+            "fd.LSTMLayer(256, stateful=True))"
+        )
+    if shuffle:
+        raise ValueError(
+            "Trainer.fit: stateful=True trains streams in order; pass shuffle=False too"
+        )
+    if len(x) % batch_size:
+        raise ValueError(
+            f"Trainer.fit: stateful=True needs whole batches of {batch_size} streams, but "
+            f"x_train has {len(x)} rows (not a multiple of {batch_size}); "
+            "fastdl.datasets.stream_windows lays a sequence out so"
+        )
+    if eval_batch_size is not None and eval_batch_size != batch_size:
+        raise ValueError(
+            f"Trainer.fit: with stateful=True, evaluation runs the same {batch_size} "
+            f"streams as training; eval_batch_size={eval_batch_size} would cut them "
+            "differently (leave it out)"
+        )
+
+
+def fit_settings(net, x_train, y_train, x_test, y_test, *, epochs, eval_every, batch_size, seed,
+                 early_stopping, verbose, patience, eval_batch_size, checkpoint,
+                 checkpoint_every, shuffle, stateful, validation_split):  # fmt: skip
+    """Check ``fit``'s arguments (raising ``TypeError``/``ValueError`` that name the argument)
+    and return ``(settings, (x_train, y_train, x_test, y_test), checkpoint_every)``: the
+    settings a checkpoint records (and a resumed run must repeat), and the data after a
+    ``validation_split``."""
+    check_xy(x_train, y_train, "train")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("Trainer.fit: give both x_test and y_test, or neither")
+    if x_test is not None:
+        check_xy(x_test, y_test, "test")
+    epochs = positive_int("Trainer.fit", "epochs", epochs)
+    eval_every = positive_int("Trainer.fit", "eval_every", eval_every)
+    batch_size = positive_int("Trainer.fit", "batch_size", batch_size)
+    patience = positive_int("Trainer.fit", "patience", patience)
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"Trainer.fit: verbose must be 0, 1 or 2, got {verbose!r}")
+    stateful, shuffle = bool(stateful), bool(shuffle)
+    if stateful:
+        _check_stateful(net, x_train, batch_size, shuffle, eval_batch_size)
+    if eval_batch_size is None:
+        eval_batch_size = batch_size if stateful else 1000
+    eval_batch_size = positive_int("Trainer.fit", "eval_batch_size", eval_batch_size)
+    if validation_split is not None:
+        if x_test is not None:
+            raise ValueError("Trainer.fit: give x_test/y_test or validation_split, not both")
+        x_train, y_train, x_test, y_test = _split(x_train, y_train, validation_split,
+                                                  batch_size, stateful)  # fmt: skip
+    if stateful and x_test is not None and len(x_test) % batch_size:
+        raise ValueError(
+            f"Trainer.fit: stateful=True evaluates {batch_size} streams at a time, but "
+            f"x_test has {len(x_test)} rows, not a multiple of {batch_size}"
+        )
+    if checkpoint_every is not None:
+        checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)
+        if checkpoint is None:
+            raise ValueError("Trainer.fit: checkpoint_every needs checkpoint= (a path)")
+    settings = {
+        "epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
+        "seed": seed, "early_stopping": bool(early_stopping), "patience": patience,
+        "eval_batch_size": eval_batch_size, "n_train": len(x_train),
+        "n_test": None if x_test is None else len(x_test),
+        "shuffle": shuffle, "stateful": stateful, "validation_split": validation_split,
+    }  # fmt: skip
+    return settings, (x_train, y_train, x_test, y_test), checkpoint_every
