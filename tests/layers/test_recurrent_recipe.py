@@ -90,3 +90,27 @@ def test_mnist_cnn_save_writes_the_network_and_its_optimizer(tmp_path, capsys):
     (_, _), (x_test, y_test) = load_mnist()
     x = mnist_cnn.prepare(x_test[:1000])
     assert mnist_cnn.accuracy(net, x, y_test[:1000].astype(np.int64)) == pytest.approx(acc)
+
+
+def test_char_lstm_checkpoint_and_resume(tmp_path, capsys):
+    """--checkpoint keeps the run (its time budget's clock too); --resume of a finished run
+    ends where it ended, without another step; other flags are refused."""
+    import pytest
+
+    text = "To be, or not to be, that is the question:\n" * 40
+    path = tmp_path / "tiny.txt"
+    path.write_text(text)
+    ckpt = tmp_path / "run.ckpt"
+    args = [str(path), "--smoke", "0.5", "--hidden", "8", "--batch-size", "4", "--seq-len", "8",
+            "--sample-chars", "5", "--save", str(tmp_path / "a.npz")]  # fmt: skip
+    first = char_lstm.main([*args, "--checkpoint", str(ckpt)])
+    state = fd.checkpoint.read(ckpt)[0]["fit"]
+    assert state["stopped"] and state["callbacks"][0]["name"] == "TimeLimit"
+    assert state["callbacks"][0]["state"]["used"] >= 0.5
+    args[-1] = str(tmp_path / "b.npz")
+    again = char_lstm.main([*args, "--resume", str(ckpt)])
+    assert again["curve"] == first["curve"]
+    a, b = fd.load(tmp_path / "a.npz"), fd.load(tmp_path / "b.npz")
+    assert all(np.array_equal(p, q) for p, q in zip(a.params(), b.params(), strict=True))
+    with pytest.raises(ValueError, match=r"other settings .*batch_size=2 \(checkpoint: 4\)"):
+        char_lstm.main([*args[:6], "2", *args[7:], "--resume", str(ckpt)])
