@@ -14,7 +14,7 @@ export FASTDL_DATA
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,scipy,plot,progress,tensorboard]'
+	$(BIN)/python -m pip install -q -e '.[dev,scipy,plot,progress,tensorboard,mpi]'
 	touch $@
 
 demo: $(BIN)/.installed

@@ -25,7 +25,7 @@ V, E     vocabulary size, embedding width
 =======  =====================================
 """
 
-from fastdl import autodiff, callbacks, config, datasets
+from fastdl import autodiff, callbacks, config, datasets, distributed
 from fastdl.callbacks import Callback
 from fastdl.config import set_num_threads
 from fastdl.layers import (
@@ -66,6 +66,7 @@ __all__ = [
     "Callback",
     "config",
     "datasets",
+    "distributed",
     "set_num_threads",
     "Operation",
     "ParamOperation",

@@ -64,7 +64,8 @@ def write(path, trainer, run, settings: dict, callbacks=()) -> None:
         "shuffle_state": run.shuffle.bit_generator.state,
         "best_loss": run.best_loss,
         "best_weights": best,
-        "stopped": run.stopped,
+        # a callback may end the run in the on_epoch_end this checkpoint is written from
+        "stopped": run.stopped or trainer.stop_training,
         "callbacks": [
             {"name": type(cb).__name__, "state": cb.state_dict()} for cb in _stateful(callbacks)
         ],
@@ -76,7 +77,7 @@ def write(path, trainer, run, settings: dict, callbacks=()) -> None:
             "val_accuracy": list(h.val_accuracy),
             "best_epoch": h.best_epoch,
             "stopped_early": h.stopped_early,
-            "stopped_by": h.stopped_by,
+            "stopped_by": h.stopped_by or (trainer._stopped_by if trainer.stop_training else None),
         },  # fmt: skip
     }
     with saving.atomic_write(path) as f:

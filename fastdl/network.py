@@ -197,14 +197,21 @@ class NeuralNetwork:
                 x = layer.forward(x, inference)
         return x
 
-    def backward(self, loss_grad: np.ndarray) -> None:
-        """Send ``loss_grad`` (d loss / d output) back through every layer."""
+    def backward(self, loss_grad: np.ndarray, after_layer=None) -> None:
+        """Send ``loss_grad`` (d loss / d output) back through every layer.
+
+        ``after_layer(layer)``, if given, is called as each layer's gradients are complete
+        (the last layer first): data-parallel training starts summing a layer's gradients
+        across processes there, while the layers before it are still differentiated.
+        """
         grad = loss_grad
         with config.compute():
             for layer in reversed(self.layers):
                 grad = layer.backward(grad)
+                if after_layer is not None:
+                    after_layer(layer)
 
-    def train_batch(self, x: np.ndarray, y: np.ndarray) -> float:
+    def train_batch(self, x: np.ndarray, y: np.ndarray, after_layer=None) -> float:
         """Forward, loss and backward on one batch; returns the loss. Parameters are unchanged
         (the optimizer's ``step()`` updates them from :meth:`param_grads`).
 
@@ -212,6 +219,8 @@ class NeuralNetwork:
         ----------
         x : ndarray, shape (N, ...)
         y : ndarray, shape (N, ...) as the loss expects
+        after_layer : callable, optional
+            Passed to :meth:`backward`.
         """
         if not isinstance(y, np.ndarray):
             raise TypeError(
@@ -235,7 +244,7 @@ class NeuralNetwork:
             for layer in fresh:
                 layer.reset()
             raise
-        self.backward(self.loss.backward())
+        self.backward(self.loss.backward(), after_layer)
         return loss
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastdl import _data_parallel as dp
 from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
 from fastdl._fit_settings import check_xy, fit_settings
@@ -109,6 +110,13 @@ class Trainer:
     net : NeuralNetwork
     optim : Optimizer
         Bound to ``net`` here (``optim.bind(net)``), so ``optim.step()`` updates ``net``.
+    distributed : Communicator, optional
+        From :func:`fastdl.distributed.init`: data-parallel training over its processes
+        (:mod:`fastdl._data_parallel`). ``fit``'s ``batch_size`` is then the global batch;
+        each process trains its rows of every batch, and the processes' gradients are summed
+        before every step, so the weights are those of one process training the global
+        batch. Only process 0 prints and writes checkpoints; every process can resume from
+        one. Callbacks run in every process (check ``trainer.distributed.rank``).
 
     Attributes
     ----------
@@ -116,15 +124,26 @@ class Trainer:
         A callback sets it to end ``fit`` after the batch in progress.
     """
 
-    def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
+    def __init__(self, net: NeuralNetwork, optim: Optimizer, distributed=None) -> None:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"Trainer: net must be a NeuralNetwork, got {type(net).__name__}")
         if not isinstance(optim, Optimizer):
             raise TypeError(
                 f"Trainer: optim must be a fastdl Optimizer, got {type(optim).__name__}"
             )
+        if distributed is not None:
+            from fastdl.distributed import Communicator
+
+            if not isinstance(distributed, Communicator):
+                raise TypeError(
+                    "Trainer: distributed must be a communicator from fd.distributed.init(), "
+                    f"got {type(distributed).__name__}"
+                )
         self.net = net
         self.optim = optim
+        self.distributed = distributed
+        # data parallelism only with more than one process: one process runs the plain loop
+        self._comm = distributed if distributed is not None and distributed.size > 1 else None
         self.stop_training = False
         self.interrupted = False  # Ctrl-C seen during fit: stop after the batch in progress
         self._stopped_by = None
@@ -165,8 +184,14 @@ class Trainer:
         total_loss, correct, count = 0.0, 0, 0
         classify = isinstance(loss_fn, SoftmaxCrossEntropy)
         self.net.reset_state()
+        comm = self._comm
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            if comm is not None:  # this process's rows of the batch
+                lo, hi = dp.shard(len(xb), comm.rank, comm.size)
+                if hi == lo:
+                    continue
+                xb, yb = xb[lo:hi], yb[lo:hi]
             if not stateful:
                 self.net.reset_state()  # each batch holds other sequences than the one before
             out = self.net.forward(xb, inference=True)
@@ -177,6 +202,8 @@ class Trainer:
                 labels = yb if np.issubdtype(yb.dtype, np.integer) else yb.argmax(axis=-1)
                 correct += int((out.argmax(axis=-1) == labels).sum())
         self.net.reset_state()
+        if comm is not None:
+            total_loss, correct, count = comm.allreduce_sum([total_loss, correct, count])
         return total_loss / count, (correct / count if classify else None)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -299,6 +326,15 @@ class Trainer:
         )  # fmt: skip
         x_train, y_train, x_test, y_test = data
         epochs, batch_size = settings["epochs"], settings["batch_size"]
+        comm = self._comm
+        if comm is not None:
+            if stateful and batch_size < comm.size:
+                raise ValueError(
+                    f"Trainer.fit: stateful=True over {comm.size} processes needs at least one "
+                    f"stream per process; batch_size={batch_size} streams are too few"
+                )
+            if comm.rank != 0:  # process 0 speaks and writes for all
+                verbose, checkpoint = 0, None
         user = CallbackList(callbacks or ())
         saved = ckpt.read(resume) if resume is not None else None
 
@@ -309,11 +345,12 @@ class Trainer:
         if progress is not None:
             progress.notice_compiling()  # before the checking passes below compile anything
         net.reset_state()  # state an earlier fit or predict left would not fit a batch of one
-        net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
-        self._check_labels(y_train, "train")
-        if x_test is not None:
-            net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
-            self._check_labels(y_test, "test")
+        with contextlib.nullcontext() if comm is None else dp.first_on_each_machine(comm):
+            net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
+            self._check_labels(y_train, "train")
+            if x_test is not None:
+                net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
+                self._check_labels(y_test, "test")
         net.reset_state()  # the checking passes must not leave state in stateful layers
         if restart and saved is None:
             if progress is not None and net.params() and optim.iterations:
@@ -324,6 +361,8 @@ class Trainer:
             net.forward(x_train[:1], inference=True)  # set the fresh layers up
             net.reset_state()
         optim.setup_decay(epochs)
+        if comm is not None:
+            dp.broadcast_params(net, comm)
 
         history = History()
         run = _Run(history, math.inf, net.get_weights(), time.perf_counter(),
@@ -338,6 +377,8 @@ class Trainer:
         self.stop_training, self.interrupted, self._stopped_by = False, False, None
         if saved is not None:
             ckpt.restore(self, *saved, run, settings, resume, hooks)
+            if comm is not None:
+                dp.broadcast_params(net, comm)
         batches = -(-len(x_train) // batch_size)
         hooks.call("on_train_begin", self, {
             "epochs": epochs, "epoch": run.epoch, "batches": batches, "n_train": len(x_train),
@@ -376,13 +417,27 @@ class Trainer:
         if epoch < epochs:
             self.optim.decay_lr()
         run.epoch, run.batch, run.order, run.total, run.seen = epoch + 1, 0, None, 0.0, 0
-        if self.stop_training:
+        self._mark_stopped(run)
+        logs["total_seconds"] = run.elapsed()
+        hooks.call("on_epoch_end", self, logs)
+        self._agree(run)
+        self._mark_stopped(run)  # a callback's on_epoch_end may end the run too
+        self._stop_if_interrupted(run)
+
+    def _mark_stopped(self, run) -> None:
+        if self.stop_training and not run.stopped:
             run.stopped = True
             run.history.stopped_early = self._stopped_by == "EarlyStopping"
             run.history.stopped_by = self._stopped_by
-        logs["total_seconds"] = run.elapsed()
-        hooks.call("on_epoch_end", self, logs)
-        self._stop_if_interrupted(run)
+
+    def _agree(self, run) -> None:
+        """With several processes: a stop or a Ctrl-C seen by one is seen by all (each
+        process's callbacks and signals are its own; the loop must end everywhere at once)."""
+        if self._comm is not None:
+            stop, interrupted = dp.any_flag(self._comm, self.stop_training, self.interrupted)
+            if stop and not self.stop_training:
+                self.stop_training, self._stopped_by = True, self._stopped_by or "another process"
+            self.interrupted = interrupted
 
     def _finish(self, run, early_stopping, progress) -> None:
         """End on the best weights, with nothing carried; record the wall time."""
@@ -473,7 +528,7 @@ class Trainer:
             hooks.call("on_batch_begin", self, logs)
             if not stateful:
                 net.reset_state()  # shuffled batches hold unrelated sequences: no carried state
-            loss = net.train_batch(x[idx], y[idx])
+            loss = self._train_batch(x[idx], y[idx], first=run.seen == 0 and batch == 1)
             if not math.isfinite(loss):
                 self._diverged(
                     run,
@@ -489,6 +544,7 @@ class Trainer:
             logs.update(loss=float(loss), lr=float(optim.lr), seconds=seconds,
                         images_per_s=(run.seen - seen_before) / max(seconds, 1e-12))  # fmt: skip
             hooks.call("on_batch_end", self, logs)
+            self._agree(run)
             self._stop_if_interrupted(run)
             if self.stop_training:
                 break
@@ -497,6 +553,15 @@ class Trainer:
                 run, f"the weights became NaN or infinite in the last update of epoch {run.epoch}"
             )
         return run.total / max(run.seen, 1)
+
+    def _train_batch(self, x, y, first: bool) -> float:
+        """``net.train_batch`` on a batch, or, over several processes, this process's rows of
+        it with the processes' gradients summed. The first batch of a run compiles the
+        backward kernels: one process per machine compiles them into numba's cache first,
+        and the others then load them, rather than all compiling at once."""
+        if self._comm is None:
+            return self.net.train_batch(x, y)
+        return dp.train_batch(self.net, self._comm, x, y, stagger=first)
 
     def _diverged(self, run, where: str) -> None:
         self.net.set_weights(run.best_weights)

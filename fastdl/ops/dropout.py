@@ -9,9 +9,17 @@ apply the mask in one pass.
 The book scales at inference instead (``y = x * keep_prob``). Inverted scaling gives the same
 expected activations and leaves inference untouched, as PyTorch and Keras do. Shapes:
 ``(...) → (...)``.
+
+In data-parallel training (:mod:`fastdl._data_parallel`) each process holds rows ``lo:hi``
+of a global batch of ``N`` rows: inside :func:`batch_window` the draws are made for the whole
+``(N, ...)`` batch and rows ``lo:hi`` kept, so every process draws what one process training
+the global batch draws, and its generator stays in step with theirs.
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import numpy as np
 
@@ -19,7 +27,21 @@ from fastdl._checks import check_keep_prob
 from fastdl.kernels.elementwise import dropout_backward, dropout_forward
 from fastdl.ops.base import Operation
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "batch_window"]
+
+# (N, lo, hi): this process's rows lo:hi of a global batch of N rows, or None.
+_window: contextvars.ContextVar = contextvars.ContextVar("fastdl_batch_window", default=None)
+
+
+@contextlib.contextmanager
+def batch_window(n: int, lo: int, hi: int):
+    """Within the block, a batch of ``hi - lo`` rows is rows ``lo:hi`` of a global batch of
+    ``n`` rows: dropout draws for all ``n`` and keeps those rows."""
+    token = _window.set((n, lo, hi))
+    try:
+        yield
+    finally:
+        _window.reset(token)
 
 
 class Dropout(Operation):
@@ -49,7 +71,12 @@ class Dropout(Operation):
                 "Dropout: no random generator set (use it inside a layer or pass rng=)"
             )
         # One uniform draw per element; the element is kept where it is below keep_prob.
-        self.draws = self.rng.random(x.shape, dtype=x.dtype)
+        window = _window.get()
+        if window is not None and window[2] - window[1] == x.shape[0]:
+            n, lo, hi = window
+            self.draws = self.rng.random((n, *x.shape[1:]), dtype=x.dtype)[lo:hi]
+        else:
+            self.draws = self.rng.random(x.shape, dtype=x.dtype)
         return dropout_forward(x, self.draws, self.keep_prob)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:

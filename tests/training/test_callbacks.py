@@ -200,3 +200,24 @@ def test_a_finished_run_resumes_to_its_end_without_training(tmp_path):
                    callbacks=[StopAt(2, 1)])  # fmt: skip
     assert h2.epoch == h1.epoch == [2] and h2.stopped_by == "StopAt"
     assert again.optim.iterations == first.optim.iterations == 5
+
+
+class StopAfterEpoch(fd.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] == self.epoch:
+            trainer.stop_training = True
+
+
+def test_stop_training_in_on_epoch_end_ends_before_the_next_epoch(tmp_path):
+    x, y = data()
+    trainer = fd.Trainer(net(), fd.SGD(0.1))
+    path = tmp_path / "run.ckpt"
+    history = trainer.fit(x, y, epochs=5, eval_every=1, batch_size=16, verbose=0,
+                          checkpoint=path, callbacks=[StopAfterEpoch(2)])  # fmt: skip
+    assert history.epoch == [1, 2] and history.stopped_by == "StopAfterEpoch"
+    assert trainer.optim.iterations == 8
+    saved = fd.checkpoint.read(path)[0]["fit"]
+    assert saved["stopped"] and saved["history"]["stopped_by"] == "StopAfterEpoch"
