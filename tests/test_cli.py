@@ -4,14 +4,13 @@ import io
 import os
 import platform
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from terminal import run_on_terminal
 
 import fastdl
 from fastdl import config
@@ -180,36 +179,8 @@ def test_warmup_cold_then_warm_cache(data_env):
 
 def _run_in_terminal(args, env, timeout=120) -> str:
     """Run ``python -m fastdl args`` with a pseudo-terminal as stdout; return what it wrote."""
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fastdl", *args],
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, **env, COLUMNS="100"),
-    )
-    os.close(slave)
-    chunks, deadline = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0, proc.stderr.read()
-    proc.stderr.close()
-    return b"".join(chunks).decode("utf-8", "replace")
+    cmd = [sys.executable, "-m", "fastdl", *args]
+    return run_on_terminal(cmd, {**os.environ, **env}, timeout, columns=100, stderr_too=False)
 
 
 @needs_numba

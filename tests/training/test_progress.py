@@ -1,17 +1,14 @@
 """What fit prints: bars on a terminal (tqdm or fastdl's own), plain lines otherwise, the
 first-run compile notice, FASTDL_PROGRESS=0."""
 
-import fcntl
 import os
-import pty
-import struct
 import subprocess
 import sys
-import termios
 import textwrap
 
 import numpy as np
 import pytest
+from terminal import run_on_terminal
 
 import fastdl as fd
 
@@ -46,22 +43,7 @@ def run(args=(), terminal=True, env=None):
     cmd = [sys.executable, "-c", SCRIPT, *args]
     if not terminal:
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600).stdout
-    main, side = pty.openpty()
-    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 120 columns
-    proc = subprocess.Popen(cmd, stdout=side, stderr=side, env=env)
-    os.close(side)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    assert proc.wait(timeout=600) == 0, b"".join(chunks).decode(errors="replace")
-    return b"".join(chunks).decode(errors="replace")
+    return run_on_terminal(cmd, env)
 
 
 def test_a_terminal_gets_a_redrawn_tqdm_bar():
