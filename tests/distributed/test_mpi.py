@@ -153,7 +153,10 @@ def test_without_disable_auto_cleanup_hydra_kills_every_rank_at_once(tmp_path):
     named = re.search(
         r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID (\d+)", output
     )
-    assert named and int(named[1]) in pids, output
+    # under load a survivor's own liveness check (every 0.2 s) may notice the death and end
+    # the job first, with fastdl's message instead of hydra's banner: prompt either way
+    noticed = "on this node ended — killed or crashed — while this rank waited" in output
+    assert (named and int(named[1]) in pids) or noticed, output
 
 
 @pytest.mark.parametrize(
