@@ -226,9 +226,9 @@ class Communicator:
 
         For work that fills a cache the node's ranks share, such as numba compiling fastdl's
         kernels into its on-disk cache: local rank 0 compiles while the other ranks of its
-        node wait (sleeping, not spinning), then they run ``fn`` together and load the
-        kernels from the cache instead of all compiling them at the same moment. The trainer
-        calls it around the first training batch. Every rank of the node must call it.
+        node wait (on MPI: napping, after the first half second), then they run ``fn`` and
+        load the kernels from the cache instead of all compiling them at the same moment.
+        Every rank of the node must call it; only the node's ranks wait for each other.
 
         Returns
         -------
@@ -259,7 +259,7 @@ class Communicator:
         """Raise on every rank unless every rank passed the same dtype, size (and root)."""
         code = ord(buf.dtype.char)
         mine = np.array([code, buf.dtype.itemsize, buf.size, extra], dtype=np.int64)
-        headers = self._allgather_ints(mine)
+        headers = self._allgather_ints(mine, what)
         if (headers == headers[0]).all():
             return
         parts = []
@@ -273,8 +273,9 @@ class Communicator:
 
     # -- the backend's hooks ---------------------------------------------------------------
 
-    def _allgather_ints(self, values: np.ndarray) -> np.ndarray:
-        """Every rank's ``values`` (int64, shape (k,)), as an array of shape (size, k)."""
+    def _allgather_ints(self, values: np.ndarray, what: str) -> np.ndarray:
+        """Every rank's ``values`` (int64, shape (k,)), as an array of shape (size, k), for
+        the checks of operation ``what``."""
         raise NotImplementedError
 
     def _sum_(self, flat: np.ndarray) -> None:

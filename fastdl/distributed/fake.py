@@ -9,6 +9,11 @@ the next rank that can run, in rank order, takes over. So the fake is determinis
 for code that is not thread-safe (numba's workqueue threading layer, which fastdl uses, must
 never be entered from two threads at once; fastdl's settings are process-wide).
 
+The turn belongs to a rank, not to a thread: when a rank's helper thread (the trainer's
+gradient sender, say) waits in a collective, the turn passes on while the rank's own thread
+goes on computing, and two ranks then run at once. Code like that runs on the fake with the
+NumPy twins (``fastdl.config.use_pure()``).
+
 A rank that raises ends the run: every rank waiting in a collective (or for its turn) gets a
 :class:`~fastdl.distributed.base.DistributedError` instead of waiting forever, and
 ``run_fake`` raises the first rank's exception. So do ranks that can never meet (one returns
@@ -154,12 +159,12 @@ class FakeCommunicator(Communicator):
         group = self._everyone if group is None else group
         return self._world.collective(self.rank, group, kind, payload, combine)
 
-    def _allgather_ints(self, values: np.ndarray) -> np.ndarray:
+    def _allgather_ints(self, values: np.ndarray, what: str) -> np.ndarray:
         def combine(payloads):
             stacked = np.stack(list(payloads.values()))
             return {r: stacked.copy() for r in payloads}
 
-        return self._collective("allgather", values.copy(), combine)
+        return self._collective(what, values.copy(), combine)
 
     def _sum_(self, flat: np.ndarray) -> None:
         def combine(payloads):

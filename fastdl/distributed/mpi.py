@@ -13,9 +13,8 @@ the additions done where their order is known. Every rank then holds the same bi
 tuning runs underneath. Small buffers (the whole exchange under 64 KiB: loss sums, stop votes)
 are gathered whole and every rank adds the same rows in the same order: one round trip.
 
-Every operation is non-blocking underneath and waited for in Python (spinning for 2 ms at
-first where the node has a CPU per rank, then napping in steps of 5 % of the time waited so
-far, at most 2 ms), so that while a rank
+Every operation is non-blocking underneath and waited for in Python (``Test`` in a loop that
+yields the CPU between calls, then, after half a second, naps of 2 ms), so that while a rank
 waits it still handles signals and checks every 0.2 s that the other ranks are alive (see
 :mod:`fastdl.distributed.watch`): a job whose rank died ends in seconds with a message
 instead of waiting forever in a collective.
@@ -41,17 +40,19 @@ __all__ = ["MPICommunicator", "import_mpi"]
 
 #: Below this many bytes (this rank's buffer × ranks) a sum gathers whole buffers.
 SMALL_BYTES = 64 * 1024
-#: A wait spins (calling ``Test``) this long before it naps between tests — when the node
-#: has a CPU for each of its ranks; with more ranks than CPUs a spinning rank only keeps
-#: the one it waits for off the CPU, so it naps from the start.
-SPIN_S = 0.002
-#: Each nap is this fraction of the time waited so far, at least ``MIN_NAP_S`` ...
-NAP_FRACTION = 0.05
-MIN_NAP_S = 0.00005
-#: ... and at most this long, so a late rank costs the others at most this much extra.
-MAX_NAP_S = 0.002
+#: A wait calls ``Test`` in a loop, yielding the CPU between calls, this long; then it naps
+#: between calls (a rank that is this late is compiling, evaluating or writing a checkpoint).
+#: MPICH moves data only inside MPI calls, so a nap during a transfer stalls it: measured
+#: here, summing 4.8 MB over 2 ranks took 2 ms spinning and 13-130 ms with naps after 2 ms.
+SPIN_S = 0.5
+NAP_S = 0.002
 #: How often a waiting rank checks that the others are alive.
 CHECK_S = 0.2
+#: How long an aborting rank waits for the launcher to pass its output on.
+ABORT_PAUSE_S = 0.25
+
+
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 def import_mpi():
@@ -102,8 +103,6 @@ class MPICommunicator(Communicator):
         # (world rank, pid, CPUs) of every rank on this node: gathered once, pickled
         self._peers = node.allgather((self.rank, os.getpid(), sorted(_cpus())))
         self._scratch: dict[tuple, np.ndarray] = {}
-        cpus = set().union(*self.node_cpus())
-        self._spin_s = SPIN_S if len(cpus) >= self.local_size else 0.0
         from fastdl.distributed.watch import Watch
 
         self._watch = Watch(self)
@@ -127,9 +126,10 @@ class MPICommunicator(Communicator):
             if now >= next_check:
                 self._watch.check(what)
                 next_check = now + CHECK_S
-            waited = now - start
-            if waited > self._spin_s:
-                time.sleep(min(MAX_NAP_S, max(MIN_NAP_S, NAP_FRACTION * waited)))
+            if now - start < SPIN_S:
+                _yield()  # lets a rank that shares this CPU run: it may be the one we wait for
+            else:
+                time.sleep(NAP_S)
 
     def _run(self, what: str, start) -> None:
         """Start a non-blocking operation (``start()`` returns its request) and wait for it."""
@@ -151,9 +151,9 @@ class MPICommunicator(Communicator):
 
     # -- the hooks -----------------------------------------------------------------------
 
-    def _allgather_ints(self, values: np.ndarray) -> np.ndarray:
+    def _allgather_ints(self, values: np.ndarray, what: str) -> np.ndarray:
         out = np.empty((self.size, values.size), np.int64)
-        self._run("a check of the buffers", lambda: self._comm.Iallgather(values, out))
+        self._run(what, lambda: self._comm.Iallgather(values, out))
         return out
 
     def _sum_(self, flat: np.ndarray) -> None:
@@ -187,7 +187,18 @@ class MPICommunicator(Communicator):
         self._run("first_on_each_node", self._node.Ibarrier)
 
     def _abort(self, message: str) -> NoReturn:
-        """Write the message to stderr, then ``MPI_Abort``: the launcher ends every rank."""
+        """Write the message to stderr, then ``MPI_Abort``: the launcher ends every rank.
+
+        What Python still buffers is flushed first, and the launcher gets a quarter of a
+        second to pass the output on: hydra tears the job down at once and drops what it has
+        not forwarded yet (a traceback came out cut in two, now and then, without the pause).
+        """
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
         os.write(2, stop_message(self.rank, self.size, message).encode())
+        time.sleep(ABORT_PAUSE_S)
         self._MPI.COMM_WORLD.Abort(1)
         os._exit(1)  # not reached: MPI_Abort does not return

@@ -23,7 +23,7 @@ class SingleProcess(Communicator):
     def __init__(self) -> None:
         super().__init__(rank=0, size=1, local_rank=0, local_size=1, backend="single")
 
-    def _allgather_ints(self, values: np.ndarray) -> np.ndarray:
+    def _allgather_ints(self, values: np.ndarray, what: str) -> np.ndarray:
         return values.reshape(1, -1).copy()
 
     def _sum_(self, flat: np.ndarray) -> None:

@@ -9,9 +9,9 @@ interrupts, wherever that thread is; it calls ``write(2, text, length)`` and ``_
 signal)``, both async-signal-safe, and touches no Python object.
 
 The texts, and four pointer-sized cells holding their addresses and lengths, live in memory
-from ``malloc`` that is never freed (a signal may come while the interpreter shuts down);
-LLVM resolves the cells by name (as :mod:`fastdl.kernels._blas.compiled` does for its GEMM slots), so
-the compiled handler is cached once for every rank and every message.
+from ``malloc`` that is never freed (a signal may come while the interpreter shuts down).
+LLVM resolves the cells by name, as :mod:`fastdl.kernels._blas.compiled` does for its GEMM
+slots, so the compiled handler is cached once for every rank and every message.
 
 Needs numba: under ``FASTDL_PURE=1`` :mod:`fastdl.distributed.watch` does not import this
 module and installs a Python handler instead.

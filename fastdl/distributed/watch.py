@@ -88,6 +88,7 @@ class Watch:
         self._leaving = False  # at exit, waiting for the others to leave too
         self._left: tuple[int, float] | None = None  # (rank, when heard)
         self._dead: dict[int, float] = {}  # rank: when its pid was first seen ended
+        self._signals: list[int] = []  # the signals fastdl handles here
         self._notices = comm._comm.Dup()  # exit notices travel apart from everything else
         self._heard = np.zeros(1, np.int64)
         self._listen = self._notices.Irecv([self._heard, MPI.INT64_T], MPI.ANY_SOURCE, _TAG)
@@ -150,13 +151,15 @@ class Watch:
         signals = [s for s in (signal.SIGUSR1, signal.SIGTERM)
                    if signal.getsignal(s) is signal.SIG_DFL]  # fmt: skip
         messages = {s: stop_message(self.comm.rank, self.comm.size, _REASONS[s]) for s in signals}
-        if config.PURE_AT_IMPORT:  # no numba: a Python handler, which runs between bytecodes
-            for signum in signals:
-                signal.signal(signum, self._on_signal)
-        elif signals:
+        compiled = False
+        if signals and not config.PURE_AT_IMPORT:
             from fastdl.distributed import stop_signal
 
-            stop_signal.install(messages)
+            compiled = stop_signal.install(messages)
+        if not compiled:  # a Python handler, which runs between two bytecodes of the main thread
+            for signum in signals:
+                signal.signal(signum, self._on_signal)
+        self._signals = signals
 
     def _on_signal(self, signum: int, frame) -> None:
         """Write why this rank stops, then exit with 128 + the signal's number (as a shell
@@ -192,5 +195,7 @@ class Watch:
         # every rank is done: hydra's SIGUSR1 from now on (sent when a rank's exit overtakes
         # its goodbye to hydra) no longer means that anything went wrong
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for signum in self._signals:
+                signal.signal(
+                    signum, signal.SIG_IGN if signum == signal.SIGUSR1 else signal.SIG_DFL
+                )

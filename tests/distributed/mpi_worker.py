@@ -6,9 +6,9 @@ Modes:
 - ``init``: what ``fastdl.distributed.init()`` chose (backend, ranks, threads).
 - ``first``: ``first_on_each_node`` with a slow first run; writes start/end times.
 - ``loop``: writes ``OUT_DIR/pid.<r>``, then sums a 1,199,882-float buffer forever.
-- ``raise``, ``exit``, ``os-exit``: as ``loop``, but rank 1 raises, calls ``sys.exit(3)`` or
-  ``os._exit(5)`` after 20 sums (``os-exit`` with SIGUSR1 ignored, so that only the check of
-  the node's pids can notice).
+- ``raise``, ``exit``, ``os-exit``, ``os-exit-unheard``: as ``loop``, but rank 1 raises,
+  calls ``sys.exit(3)`` or ``os._exit(5)`` after 20 sums (``os-exit-unheard`` with SIGUSR1
+  ignored, so that only the check of the node's pids can notice).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 MODE, OUT = sys.argv[1], Path(sys.argv[2])
-if MODE == "os-exit":
+if MODE == "os-exit-unheard":
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # before init: fastdl leaves it alone
 
 import fastdl.distributed as dist  # noqa: E402
@@ -133,6 +133,8 @@ elif MODE == "init":
     from fastdl import config
 
     info["get_num_threads"] = config.get_num_threads()
+    info["compiled_handler"] = "fastdl.distributed.stop_signal" in sys.modules
+    info["numba"] = "numba" in sys.modules
     write(f"rank{comm.rank}.json", info)
 elif MODE == "first":
     write(f"rank{comm.rank}.json", first())

@@ -64,7 +64,7 @@ def test_sums_are_in_place_bitwise_rank_order_and_the_same_on_every_rank(tmp_pat
         assert all(report["broadcast"])
         assert report["allreduce_sum"] == [n, sum(range(n))]
         assert re.search(
-            r"ranks passed different buffers — rank 0: float32 .* × 5; rank 1", report["mismatch"]
+            r"passed different buffers — rank 0: float32 .* × 5; rank 1", report["mismatch"]
         )
         assert "float16" in report["float16"]
         assert report["after_errors"] == [2.0 * n]
@@ -80,6 +80,13 @@ def test_init_under_mpiexec_picks_mpi_and_shares_the_cpus(tmp_path):
         assert (info["local_rank"], info["local_size"]) == (rank, 2)
         assert info["threads"] == info["get_num_threads"] == max(1, cores // 2)
         assert info["threads_why"] == f"{cores} CPUs shared by 2 ranks on this node"
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_the_stop_handler_is_compiled_unless_numba_is_off(tmp_path, pure):
+    for info in run(2, "init", tmp_path, FASTDL_PURE=pure):
+        assert info["backend"] == "mpi"
+        assert info["compiled_handler"] is info["numba"] is (pure == "0")
 
 
 def test_fastdl_num_threads_wins_and_one_rank_needs_no_mpi(tmp_path):
@@ -105,9 +112,9 @@ def wait_for_pids(out: Path, n: int, proc: subprocess.Popen) -> list[int]:
     return [int((out / f"pid.{r}").read_text()) for r in range(n)]
 
 
-def start(n: int, mode: str, out: Path, **kw) -> subprocess.Popen:
+def start(n: int, mode: str, out: Path, env: dict | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        command(n, mode, out, **kw), env=environment(), stdout=subprocess.PIPE,
+        command(n, mode, out, **kw), env=environment(**(env or {})), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -134,13 +141,23 @@ STOPS = "fastdl.distributed: rank {} of 3 stops: "
 
 
 def test_a_killed_rank_ends_the_job_with_a_message_from_the_survivors(tmp_path):
-    proc = start(3, "loop", tmp_path)
-    pids = wait_for_pids(tmp_path, 3, proc)
-    time.sleep(1.0)  # all three in their loop of sums
-    os.kill(pids[1], signal.SIGKILL)
-    output = ends_within(proc, pids, 10, since=time.monotonic())
-    survivors = [r for r in (0, 2) if STOPS.format(r) + "another rank ended" in output]
-    assert survivors, output  # each writes it, if it gets a CPU within hydra's millisecond
+    """Every time, the job ends within 10 s. The message: hydra SIGKILLs the survivors about
+    a millisecond after its SIGUSR1, and a survivor writes only if it gets a CPU within that
+    millisecond — on this shared 2-core machine, about 1 run in 10-20 it does not (the rank
+    to be killed already runs niced, to leave the CPUs to the survivors). So up to 3 runs,
+    each of which must end in time, and one of which must show a survivor's message."""
+    outputs = []
+    for attempt in range(3):
+        out = tmp_path / str(attempt)
+        out.mkdir()
+        proc = start(3, "loop", out)
+        pids = wait_for_pids(out, 3, proc)
+        time.sleep(1.0)  # all three in their loop of sums
+        os.kill(pids[1], signal.SIGKILL)
+        outputs.append(ends_within(proc, pids, 10, since=time.monotonic()))
+        if any(STOPS.format(r) + "another rank ended" in outputs[-1] for r in (0, 2)):
+            return
+    pytest.fail("no survivor wrote its message in 3 runs:\n" + "\n".join(outputs))
 
 
 def test_without_disable_auto_cleanup_hydra_kills_every_rank_at_once(tmp_path):
@@ -153,26 +170,29 @@ def test_without_disable_auto_cleanup_hydra_kills_every_rank_at_once(tmp_path):
     named = re.search(
         r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID (\d+)", output
     )
-    # under load a survivor's own liveness check (every 0.2 s) may notice the death and end
-    # the job first, with fastdl's message instead of hydra's banner: prompt either way
-    noticed = "on this node ended — killed or crashed — while this rank waited" in output
-    assert (named and int(named[1]) in pids) or noticed, output
+    assert named and int(named[1]) in pids, output
+
+
+TOLD = "another rank ended (killed or crashed); MPICH's mpiexec said so (SIGUSR1)"
 
 
 @pytest.mark.parametrize(
-    "mode, who, says",
+    "mode, pure, who, says",
     [
-        ("raise", [1], "it raised RuntimeError: rank 1 fails on purpose"),
-        ("exit", [0, 2], "rank 1 ended (its script returned or called sys.exit)"),
-        ("os-exit", [0, 2], "on this node ended — killed or crashed — while this rank waited"),
+        ("raise", "0", [1], "it raised RuntimeError: rank 1 fails on purpose"),
+        ("exit", "0", [0, 2], "rank 1 ended (its script returned or called sys.exit)"),
+        ("os-exit", "0", [0, 2], TOLD),  # no SIGKILL after the SIGUSR1: not a death by signal
+        ("os-exit", "1", [0, 2], TOLD),  # the same from the Python handler (no numba)
+        ("os-exit-unheard", "0", [0, 2], "on this node ended — killed or crashed — while"),
     ],
-    ids=["exception", "sys.exit", "exit-unannounced"],
+    ids=["exception", "sys.exit", "os._exit", "os._exit-pure", "os._exit-unheard"],
 )
-def test_a_rank_that_stops_early_ends_the_job_with_a_message(tmp_path, mode, who, says):
-    proc = start(3, mode, tmp_path)
+def test_a_rank_that_stops_early_ends_the_job_with_a_message(tmp_path, mode, pure, who, says):
+    proc = start(3, mode, tmp_path, env={"FASTDL_PURE": pure})
     pids = wait_for_pids(tmp_path, 3, proc)
     output = ends_within(proc, pids, 20, since=time.monotonic())
-    assert any(STOPS.format(r) in output and says in output for r in who), output
+    said = [line for line in output.splitlines() for r in who if line.startswith(STOPS.format(r))]
+    assert any(says in line for line in said), output
 
 
 needs_namespace = pytest.mark.skipif(
