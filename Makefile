@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+comma := ,
 # Data sets: $FASTDL_DATA if set, else ../shared/data when it exists (else the loaders'
 # own search: user cache, then download).
 FASTDL_DATA ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
@@ -11,10 +12,16 @@ export FASTDL_DATA
 
 .PHONY: demo test smoke bench-check lint clean
 
+# torch first, pinned: the interop tests need it, and an unpinned request would fetch a
+# several-GB CUDA build (TORCH= skips it; the torch tests then skip and say so).
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,scipy,plot,progress,tensorboard,mpi,torch,onnx,safetensors
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,scipy,plot,progress,tensorboard,mpi]'
+	$(if $(TORCH),$(BIN)/python -m pip install -q '$(TORCH)')
+	$(BIN)/python -m pip install -q -e '.[$(if $(TORCH),$(EXTRAS),$(subst $(comma)torch,,$(EXTRAS)))]'
 	touch $@
 
 demo: $(BIN)/.installed

@@ -25,11 +25,14 @@ V, E     vocabulary size, embedding width
 =======  =====================================
 """
 
-from fastdl import autodiff, callbacks, config, datasets, distributed
+from fastdl import augment, autodiff, callbacks, config, datasets, distributed, schedules
 from fastdl.callbacks import Callback
 from fastdl.config import set_num_threads
 from fastdl.layers import (
+    BatchNorm1D,
+    BatchNorm2D,
     Conv2D,
+    Conv2DTranspose,
     Dense,
     Embedding,
     Flatten,
@@ -37,6 +40,7 @@ from fastdl.layers import (
     Layer,
     LSTMLayer,
     MaxPool2D,
+    Reshape,
     RNNLayer,
 )
 from fastdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
@@ -61,12 +65,14 @@ from fastdl.trainer import History, Trainer, TrainingDivergedError
 __version__ = "0.1.0"
 
 __all__ = [
+    "augment",
     "autodiff",
     "callbacks",
     "Callback",
     "config",
     "datasets",
     "distributed",
+    "schedules",
     "set_num_threads",
     "Operation",
     "ParamOperation",
@@ -82,8 +88,12 @@ __all__ = [
     "Layer",
     "Dense",
     "Flatten",
+    "Reshape",
     "Conv2D",
+    "Conv2DTranspose",
     "MaxPool2D",
+    "BatchNorm1D",
+    "BatchNorm2D",
     "Embedding",
     "RNNLayer",
     "GRULayer",

@@ -17,9 +17,18 @@ processes one row more), and:
 
 So ``N`` rows over any number of processes compute what one process computes (up to the
 order of floating-point sums). A process whose share of a small last batch is empty trains
-on one row with weight 0, so its generator still draws what the others draw. Evaluation is
-sharded the same way and its sums reduced, so every decision (divergence, early stopping,
-the best weights) is made on the same numbers everywhere.
+on the batch's first rows (two, so batch normalisation has a variance) with weight 0, so
+its generator still draws what the others draw. Evaluation is sharded the same way and its
+sums reduced, so every decision (divergence, early stopping, the best weights) is made on
+the same numbers everywhere.
+
+Batch normalisation is the exception to "what one process computes": each process
+normalises its rows with their own statistics (PyTorch's ``BatchNorm`` under
+``DistributedDataParallel``, without ``SyncBatchNorm``), so the gradients are those of the
+shards' normalisations. Its running statistics, which each process moves with its own
+shard's, are then replaced by process 0's after every step (:func:`broadcast_buffers`, as
+DDP's ``broadcast_buffers=True``): every process evaluates, checkpoints and ends with
+process 0's.
 """
 
 from __future__ import annotations
@@ -32,7 +41,14 @@ import numpy as np
 
 from fastdl.ops.dropout import batch_window
 
-__all__ = ["shard", "train_batch", "first_on_each_machine", "broadcast_params", "any_flag"]
+__all__ = [
+    "shard",
+    "train_batch",
+    "first_on_each_machine",
+    "broadcast_params",
+    "broadcast_buffers",
+    "any_flag",
+]
 
 
 def shard(n: int, rank: int, size: int) -> tuple[int, int]:
@@ -58,8 +74,8 @@ def train_batch(net, comm, x: np.ndarray, y: np.ndarray, stagger: bool = False) 
     n = len(x)
     lo, hi = shard(n, comm.rank, comm.size)
     weight = (hi - lo) / n
-    if hi == lo:  # nothing of this batch here: one row, weight 0, keeps the draws in step
-        lo, hi = 0, 1
+    if hi == lo:  # nothing of this batch here: rows with weight 0 keep the draws in step
+        lo, hi = 0, min(2, n)  # two: a batch-norm layer refuses one row
     sender = _Sender(comm, weight)
     with first_on_each_machine(comm, stagger), batch_window(n, lo, hi):
         try:
@@ -72,6 +88,7 @@ def train_batch(net, comm, x: np.ndarray, y: np.ndarray, stagger: bool = False) 
         for layer in reversed(net.layers):
             sender.layer_done(layer)
         sender.finish()
+    broadcast_buffers(net, comm)
     return float(comm.allreduce_sum([loss * weight])[0])
 
 
@@ -138,9 +155,26 @@ def first_on_each_machine(comm, stagger: bool = True):
 
 
 def broadcast_params(net, comm) -> None:
-    """Every process takes process 0's weights (after the lazy set-up, or a resume)."""
+    """Every process takes process 0's weights and buffers (after the lazy set-up, or a
+    resume)."""
     for p in net.params():
         comm.broadcast_(p, root=0)
+    broadcast_buffers(net, comm)
+
+
+def broadcast_buffers(net, comm) -> None:
+    """Every process takes process 0's buffers (batch normalisation's running statistics),
+    packed into one message; nothing to send (no call) for a network without any. Every
+    process trains every step, so the int64 step counters agree already and stay put."""
+    floats = [b for b in net.buffers() if b.dtype.kind == "f"]
+    if not floats:
+        return
+    packed = np.concatenate([b.ravel() for b in floats])
+    comm.broadcast_(packed, root=0)
+    offset = 0
+    for b in floats:
+        b[...] = packed[offset : offset + b.size].reshape(b.shape)
+        offset += b.size
 
 
 def any_flag(comm, *flags: bool) -> list[bool]:

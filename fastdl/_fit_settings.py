@@ -3,11 +3,14 @@ settings it runs (and a checkpoint records) once they pass."""
 
 from __future__ import annotations
 
+import inspect
+import json
+
 import numpy as np
 
 from fastdl._checks import positive_int
 
-__all__ = ["check_xy", "fit_settings"]
+__all__ = ["check_xy", "fit_settings", "try_augment"]
 
 
 def check_xy(x: np.ndarray, y: np.ndarray, what: str, where: str = "Trainer.fit") -> None:
@@ -74,9 +77,66 @@ def _check_stateful(net, x, batch_size, shuffle, eval_batch_size) -> None:
         )
 
 
+def _check_augment(augment, x) -> dict:
+    """Check ``fit``'s ``augment`` against the training images ``x`` and return how a
+    checkpoint records it: the class name and ``get_config()`` where it has one, else the
+    callable's qualified name (:func:`try_augment` then checks what it returns)."""
+    if not callable(augment):
+        raise TypeError(
+            "Trainer.fit: augment must be a callable augment(x, rng), such as "
+            f"fd.augment.RandomTranslate(2), got {type(augment).__name__}"
+        )
+    try:
+        inspect.signature(augment).bind(x[:1], None)
+    except TypeError as error:
+        raise TypeError(f"Trainer.fit: augment must take (x, rng): {error}") from None
+    except ValueError:  # no signature to inspect (some builtins): the trial call tells
+        pass
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ValueError(
+            "Trainer.fit: augment works on batches of images: x_train must be a float array "
+            f"(N, C, H, W), got shape {x.shape} of {x.dtype}"
+            + (" (scale it to floats first, e.g. x / 255)" if x.dtype.kind in "iub" else "")
+        )
+    kind = type(augment)
+    if hasattr(augment, "get_config"):
+        config = augment.get_config()
+        try:  # as the checkpoint's JSON will give it back, so a resume compares like with like
+            config = json.loads(json.dumps(config, default=_plain))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"Trainer.fit: augment.get_config() must give plain values (a checkpoint "
+                f"records them): {error}"
+            ) from None
+        return {"name": kind.__name__, "config": config}
+    name = getattr(augment, "__qualname__", kind.__qualname__)
+    return {"name": f"{getattr(augment, '__module__', kind.__module__)}.{name}"}
+
+
+def _plain(value):
+    """numpy scalars and arrays as Python numbers and lists, for ``json.dumps``."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def try_augment(augment, x) -> None:
+    """One trial call of ``augment`` on a copy of the first training image, with a generator
+    of its own (fit's is not touched): it must return an array of the batch's shape, since
+    the network is evaluated on images that are not augmented."""
+    out = augment(x[:1].copy(), np.random.default_rng(0))
+    if not isinstance(out, np.ndarray) or out.shape != x[:1].shape:
+        got = f"shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(
+            f"Trainer.fit: augment(x, rng) must return an array of x's shape, {x[:1].shape} "
+            f"for one image (evaluation data is never augmented), got {got}"
+        )
+
+
 def fit_settings(net, x_train, y_train, x_test, y_test, *, epochs, eval_every, batch_size, seed,
                  early_stopping, verbose, patience, eval_batch_size, checkpoint,
-                 checkpoint_every, shuffle, stateful, validation_split):  # fmt: skip
+                 checkpoint_every, shuffle, stateful, validation_split,
+                 augment=None):  # fmt: skip
     """Check ``fit``'s arguments (raising ``TypeError``/``ValueError`` that name the argument)
     and return ``(settings, (x_train, y_train, x_test, y_test), checkpoint_every)``: the
     settings a checkpoint records (and a resumed run must repeat), and the data after a
@@ -108,15 +168,25 @@ def fit_settings(net, x_train, y_train, x_test, y_test, *, epochs, eval_every, b
             f"Trainer.fit: stateful=True evaluates {batch_size} streams at a time, but "
             f"x_test has {len(x_test)} rows, not a multiple of {batch_size}"
         )
+    needy = [layer.name for layer in net.layers if layer.needs_two_rows]
+    if needy and (batch_size == 1 or len(x_train) % batch_size == 1):
+        raise ValueError(
+            f"Trainer.fit: {needy[0]} cannot train on a batch of one row, and "
+            f"{len(x_train)} training rows in batches of {batch_size} "
+            f"{'are all' if batch_size == 1 else 'leave a last batch of'} one row: choose "
+            "another batch_size, or leave one row out"
+        )
     if checkpoint_every is not None:
         checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise ValueError("Trainer.fit: checkpoint_every needs checkpoint= (a path)")
+    augment = None if augment is None else _check_augment(augment, x_train)
     settings = {
         "epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
         "seed": seed, "early_stopping": bool(early_stopping), "patience": patience,
         "eval_batch_size": eval_batch_size, "n_train": len(x_train),
         "n_test": None if x_test is None else len(x_test),
         "shuffle": shuffle, "stateful": stateful, "validation_split": validation_split,
+        "augment": augment,
     }  # fmt: skip
     return settings, (x_train, y_train, x_test, y_test), checkpoint_every

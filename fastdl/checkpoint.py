@@ -2,17 +2,20 @@
 
 A checkpoint is a file of the format of :mod:`fastdl.saving` (``"format":
 "fastdl-checkpoint"``): the network and its optimizer as ``net.save`` writes them (weights,
-velocities and moments, the learning-rate schedule's position, the moving average, the
-network's random generator, which draws dropout masks), plus a ``fit`` section:
+buffers such as running statistics, velocities and moments, the learning-rate schedule's
+position, the moving average, the network's random generator, which draws dropout masks),
+plus a ``fit`` section:
 
 - the position: the epoch in progress and how many of its batches are done, the epoch's
   shuffled order (an int64 array) and its running loss sum;
-- the shuffling generator's state;
-- the History so far, the best evaluation's loss and weights, whether the run has ended;
+- the shuffling generator's state (it draws fit's ``augment`` too);
+- the History so far, the best evaluation's loss and weights (``net.get_weights()``: the
+  parameters, then the buffers such as batch normalisation's running statistics), whether
+  the run has ended;
 - the ``state_dict()`` of every callback that has one (early stopping's count of
   evaluations without improvement, a user's own), in the order of ``fit``'s callbacks;
-- the settings that must not change on resume (epochs, batch size, seed, ...), and the wall
-  time spent so far.
+- the settings that must not change on resume (epochs, batch size, seed, the augmentation
+  by class and ``get_config()``, ...), and the wall time spent so far.
 
 Written atomically (:func:`fastdl.saving.atomic_write`): a kill, even during a write, leaves
 the previous checkpoint or the new one.
@@ -33,13 +36,23 @@ FORMAT = "fastdl-checkpoint"
 #: fit's arguments that a resumed run must be given unchanged.
 SETTINGS = ("epochs", "eval_every", "batch_size", "seed", "early_stopping", "patience",
             "eval_batch_size", "n_train", "n_test", "shuffle", "stateful",
-            "validation_split")  # fmt: skip
+            "validation_split", "augment")  # fmt: skip
 #: What a checkpoint written before a setting existed means by its absence.
-_DEFAULTS = {"shuffle": True, "stateful": False, "validation_split": None}
+_DEFAULTS = {"shuffle": True, "stateful": False, "validation_split": None, "augment": None}
 
 
 def _stateful(callbacks) -> list:
     return [cb for cb in callbacks if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict")]
+
+
+def _filled(cls, config):
+    """A saved constructor ``config`` with the arguments added since it was written at
+    their defaults (what ``cls(**config)`` reports), or ``config`` itself if it does not
+    build a ``cls``."""
+    try:
+        return saving._jsonable_config(cls(**config).get_config())
+    except (TypeError, ValueError):
+        return config
 
 
 def write(path, trainer, run, settings: dict, callbacks=()) -> None:
@@ -114,7 +127,7 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, call
         raise ValueError(f"{where}: fit was called with other settings than the run it "
                          f"continues: {what}")  # fmt: skip
     saved_optim = header.get("optimizer") or {}
-    if (saved_optim.get("name"), saved_optim.get("config")) != (
+    if (saved_optim.get("name"), _filled(type(optim), saved_optim.get("config"))) != (
         type(optim).__name__,
         saving._jsonable_config(optim.get_config()),
     ):
@@ -122,6 +135,15 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, call
             f"{where}: the checkpoint's optimizer is {saved_optim.get('name')}"
             f"({saved_optim.get('config')}), this fit's {type(optim).__name__}"
             f"({optim.get_config()})"
+        )
+    saved_loss = header.get("loss") or {}
+    if (saved_loss.get("name"), _filled(type(net.loss), saved_loss.get("config"))) != (
+        type(net.loss).__name__,
+        saving._jsonable_config(net.loss.get_config()),
+    ):
+        raise ValueError(
+            f"{where}: the checkpoint's loss is {saved_loss.get('name')}"
+            f"({saved_loss.get('config')}), this fit's {net.loss!r}"
         )
     ours_cbs = _stateful(callbacks)
     kept = fit.get("callbacks")
@@ -135,7 +157,7 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, call
             "(give fit the callbacks of the run it continues)"
         )
     loaded = saving._network_from(where, header, arrays)
-    net.set_weights(loaded.params())
+    net.set_weights(loaded.get_weights())  # parameters and buffers (running statistics)
     net.rng.bit_generator.state = header["rng_state"]
     for mine, theirs in zip(net.layers, loaded.layers, strict=True):
         if getattr(mine, "stateful", False):

@@ -15,10 +15,14 @@
     images/s and wall time;
   - ``char-lstm``: the character-level LSTM language model on Tiny Shakespeare (chapter 6);
   - ``book-cnn``: the book's chapter 5 CNN; ``mnist-mlp``: its chapter 4 MLP;
-  - ``regression``: chapter 3's deep network against linear regression on housing data.
+  - ``regression``: chapter 3's deep network against linear regression on housing data;
+  - ``mnist-fast``: MNIST to 99% in seconds (batch norm, one-cycle, label smoothing);
+  - ``autoencoder``: chapter 7's convolutional autoencoder on MNIST (transposed convolutions),
+    with pictures of its reconstructions and codes.
 
   Every model takes the shared flags of :mod:`fastdl.recipes.training_flags` (``--epochs
-  --batch-size --lr --seed --threads --pure --plot --save --checkpoint --resume``).
+  --batch-size --lr --seed --threads --pure --plot --save --export-onnx --checkpoint
+  --resume``).
 
   ``fastdl train MODEL --help`` lists each model's options.
 
@@ -37,6 +41,8 @@ RECIPES = {
     "mnist-mlp": "fastdl.recipes.mnist_mlp",
     "book-cnn": "fastdl.recipes.book_cnn",
     "regression": "fastdl.recipes.regression",
+    "autoencoder": "fastdl.recipes.autoencoder",
+    "mnist-fast": "fastdl.recipes.mnist_fast",
 }
 
 
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps",
         type=_steps,
         default=None,
-        help="comma-separated subset of dense,mse,cnn,conv,rnn,gru,lstm (default: all)",
+        help="comma-separated subset of dense,mse,cnn,conv,rnn,gru,lstm,augment (default: all)",
     )
     warmup.add_argument(
         "--dtype",

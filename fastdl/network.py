@@ -80,7 +80,7 @@ class NeuralNetwork:
     def __repr__(self) -> str:
         """The layers one per line, then the loss, as PyTorch prints a ``Sequential``."""
         lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
-        lines.append(f"  loss: {type(self.loss).__name__}()")
+        lines.append(f"  loss: {self.loss!r}")
         return (
             f"NeuralNetwork(dtype={self.dtype.name}, seed={self.seed!r}\n"
             + "\n".join(lines)
@@ -180,8 +180,35 @@ class NeuralNetwork:
 
         return saving.load(path)
 
+    def save_weights(self, path) -> None:
+        """Write the weights alone to the safetensors file ``path``, atomically, under
+        PyTorch's key names and layouts (``0.weight``, ``0.bias``, ...) with the architecture
+        in the file's metadata; see :mod:`fastdl.weights_file`.
+
+        ``to_torch(net).load_state_dict(safetensors.torch.load_file(path))`` loads them into
+        PyTorch as they are. The network must be set up (``build`` or a first batch). For the
+        whole network with its optimizer, :meth:`save` (``.npz``) stays the default.
+        """
+        from fastdl import weights_file
+
+        weights_file.save_weights(self, path)
+
+    def load_weights(self, path) -> None:
+        """Copy the weights of the safetensors file ``path`` (from :meth:`save_weights`, or
+        ``safetensors.torch.save_file(to_torch(net).state_dict(), path)``) into this network.
+
+        Checks the recorded architecture (if the file has one), then every key, shape and
+        dtype, before any weight changes; raises :class:`~fastdl.saving.ModelFileError`
+        naming the file, the key, and what was expected and given. A network not set up
+        yet is built for the input shape the file records.
+        """
+        from fastdl import weights_file
+
+        weights_file.load_weights(self, path)
+
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
-        """Run every layer; ``inference=True`` turns dropout off.
+        """Run every layer; ``inference=True`` turns dropout off and normalises batch-norm
+        layers with their running statistics (training uses the batch's, and updates them).
 
         Parameters
         ----------
@@ -281,18 +308,33 @@ class NeuralNetwork:
         """Gradients of :meth:`params` from the last :meth:`train_batch`, in the same order."""
         return [g for layer in self.layers for g in layer.param_grads()]
 
+    def buffers(self) -> list[np.ndarray]:
+        """Every buffer, layer by layer: arrays the layers update themselves, not learnt
+        (batch normalisation's running statistics; see :meth:`Layer.buffers
+        <fastdl.layers.base.Layer.buffers>`). Empty for most networks."""
+        return [b for layer in self.layers for b in layer.buffers()]
+
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of :meth:`params`."""
-        return [p.copy() for p in self.params()]
+        """Copies of :meth:`params`, then of :meth:`buffers` (as Keras's ``get_weights``
+        includes the non-trainable weights): everything the network computes with, so that
+        :meth:`set_weights` of it restores what it predicts (early stopping's best weights,
+        a divergence's fallback, a checkpoint's)."""
+        return [p.copy() for p in self.params()] + [b.copy() for b in self.buffers()]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Copy ``weights`` (as from :meth:`get_weights`) into the parameters, in place."""
+        """Copy ``weights`` into the parameters, in place: the arrays of :meth:`get_weights`
+        (parameters then buffers), or the parameters alone (the buffers are then left as
+        they are)."""
         params = self.params()
-        if len(weights) != len(params):
+        buffers = self.buffers()
+        if len(weights) not in (len(params), len(params) + len(buffers)):
+            also = f" (or {len(params) + len(buffers)} with the buffers)" if buffers else ""
             raise ValueError(
-                f"NeuralNetwork.set_weights: expected {len(params)} arrays, got {len(weights)}"
+                f"NeuralNetwork.set_weights: expected {len(params)} arrays{also}, "
+                f"got {len(weights)}"
             )
-        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+        targets = params + buffers[: len(weights) - len(params)]
+        for i, (p, w) in enumerate(zip(targets, weights, strict=True)):
             if not isinstance(w, np.ndarray):
                 raise TypeError(
                     f"NeuralNetwork.set_weights: array {i} must be a numpy array, "
@@ -302,6 +344,7 @@ class NeuralNetwork:
                 raise ValueError(
                     f"NeuralNetwork.set_weights: array {i} has shape {w.shape}, expected {p.shape}"
                 )
+        for p, w in zip(targets, weights, strict=True):
             p[...] = w
 
     def summary(self, input_shape: tuple[int, ...], one_hot: bool = False) -> str:

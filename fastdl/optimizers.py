@@ -9,11 +9,19 @@ Every optimizer takes:
 
 - ``lr``: the learning rate; ``final_lr`` and ``decay_type`` (``"linear"`` or
   ``"exponential"``) decay it once per epoch from ``lr`` to ``final_lr`` over the epochs that
-  ``Trainer.fit`` runs, as the book's ``Optimizer`` does;
+  ``Trainer.fit`` runs, as the book's ``Optimizer`` does. For other schedules (one-cycle,
+  cosine, step, warm-up), per batch or per epoch, see :mod:`fastdl.schedules` and
+  :class:`fastdl.callbacks.LRScheduler` (which refuses an optimizer with ``decay_type``);
 - ``clip_value``: clip each gradient element to ``[-clip_value, clip_value]`` (the book clips
   its RNN gradients to [-2, 2]);
 - ``clip_norm``: rescale all gradients together so their global L2 norm is at most
   ``clip_norm`` (as PyTorch's ``clip_grad_norm_``). Value clipping is applied first;
+- ``weight_decay`` (default 0): L2 regularisation coupled to the gradient as in PyTorch's
+  optimizers' ``weight_decay``: ``g ← g + weight_decay·p`` before the update, after
+  clipping (as ``clip_grad_norm_`` before ``optimizer.step()``). ``AdamW`` decays
+  decoupled instead (``p ← p − lr·weight_decay·p``, default 0.01, as ``torch.optim.AdamW``).
+  Every parameter is decayed, biases included, as a torch optimizer given
+  ``net.parameters()`` does;
 - ``use_ema`` and ``ema_momentum`` (Keras's names and default 0.99): keep an exponential moving
   average of the weights, ``avg ← m·avg + (1 − m)·w`` after every step (the first step's
   weights start it), kept in the parameters' dtype. Training itself still follows the raw
@@ -43,6 +51,14 @@ def _positive(where: str, name: str, value: float | None, allow_none: bool = Fal
     return float(value)
 
 
+def _nonnegative(where: str, name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 def _fraction(where: str, name: str, value: float) -> float:
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{where}: {name} must be in [0, 1), got {value}")
@@ -64,6 +80,7 @@ class Optimizer(abc.ABC):
         clip_norm: float | None = None,
         use_ema: bool = False,
         ema_momentum: float = 0.99,
+        weight_decay: float = 0.0,
     ) -> None:
         where = type(self).__name__
         self.lr = self.initial_lr = _positive(where, "lr", lr)
@@ -83,6 +100,7 @@ class Optimizer(abc.ABC):
             raise TypeError(f"{where}: use_ema must be True or False, got {use_ema!r}")
         self.use_ema = bool(use_ema)
         self.ema_momentum = _fraction(where, "ema_momentum", ema_momentum)
+        self.weight_decay = _nonnegative(where, "weight_decay", weight_decay)
         self.net = None
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._ema: list[np.ndarray] | None = None  # moving averages of the weights (use_ema)
@@ -93,6 +111,14 @@ class Optimizer(abc.ABC):
     _config_keys: tuple[str, ...] = ()
     #: Slots that are only scratch space (overwritten before they are read): not state.
     _scratch_slots: tuple[str, ...] = ("scratch", "delta")
+    #: True where ``weight_decay`` is applied by ``_update`` itself (AdamW), not to the gradient.
+    _decoupled_weight_decay: bool = False
+    #: The hyper-parameter that a schedule may cycle as momentum (``"momentum"``, Adam's
+    #: ``"beta1"``), or None. Its constructor value is kept as ``initial_momentum`` (reported
+    #: by :meth:`get_config`, restored by :meth:`reset` and :meth:`setup_decay`), as
+    #: ``initial_lr`` is kept beside ``lr``.
+    momentum_name: str | None = None
+    initial_momentum: float | None = None
 
     def bind(self, net) -> None:
         """Update the parameters of ``net`` (a NeuralNetwork) from now on.
@@ -110,8 +136,11 @@ class Optimizer(abc.ABC):
             "lr": self.initial_lr, "final_lr": self.final_lr, "decay_type": self.decay_type,
             "clip_value": self.clip_value, "clip_norm": self.clip_norm,
             "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+            "weight_decay": self.weight_decay,
         }  # fmt: skip
         config.update({k: getattr(self, k) for k in self._config_keys})
+        if self.momentum_name is not None:
+            config[self.momentum_name] = self.initial_momentum
         return config
 
     def state_dict(self) -> dict:
@@ -166,17 +195,26 @@ class Optimizer(abc.ABC):
         self._ema = None if ema is None else [np.array(a) for a in ema]
 
     def reset(self) -> None:
-        """Forget all state and restore the initial learning rate."""
+        """Forget all state and restore the initial learning rate (and momentum)."""
         self.state = {}
         self._ema = None
         self.iterations = 0
+        self._restore_initial()
+
+    def _restore_initial(self) -> None:
         self.lr = self.initial_lr
+        if self.momentum_name is not None:
+            setattr(self, self.momentum_name, self.initial_momentum)
 
     # -- learning-rate decay (the book's _setup_decay / _decay_lr) --------------------------------
 
     def setup_decay(self, epochs: int) -> None:
-        """Plan the per-epoch decay from ``lr`` to ``final_lr`` over ``epochs`` epochs."""
-        self.lr = self.initial_lr
+        """Plan the per-epoch decay from ``lr`` to ``final_lr`` over ``epochs`` epochs.
+
+        ``Trainer.fit`` calls it first, so every fit starts from the constructor's ``lr``
+        (and momentum, which a schedule may have cycled).
+        """
+        self._restore_initial()
         if self.decay_type is None or epochs <= 1:
             self._decay_per_epoch = None
         elif self.decay_type == "linear":
@@ -227,7 +265,12 @@ class Optimizer(abc.ABC):
             )
         grads = self._clipped(grads)
         self.iterations += 1
+        coupled = self.weight_decay if not self._decoupled_weight_decay else 0.0
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if coupled:  # g + wd·p in a new array: the network's gradient stays as it was
+                decayed = param * coupled
+                decayed += grad
+                grad = decayed
             self._update(i, param, grad)
         if self.use_ema:
             self._update_ema(params)
@@ -287,7 +330,15 @@ class Optimizer(abc.ABC):
 
 
 class SGD(Optimizer):
-    """Plain gradient descent: ``p ← p − lr·g``."""
+    """Plain gradient descent: ``p ← p − lr·g`` (``torch.optim.SGD`` without momentum).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    weight_decay : float, default 0.0
+        Coupled: ``g ← g + weight_decay·p`` first (torch's ``weight_decay``).
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
+    """
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         param -= self.lr * grad
@@ -297,22 +348,30 @@ class SGDMomentum(Optimizer):
     """Gradient descent with momentum, in the book's form (the learning rate inside velocity).
 
     ``v ← μ·v + lr·g``; ``p ← p − v``. With ``nesterov=True``: ``p ← p − (μ·v + lr·g)``
-    (the look-ahead step, Sutskever et al. 2013).
+    (the look-ahead step, Sutskever et al. 2013). At a constant ``lr`` these are the steps of
+    ``torch.optim.SGD(lr, momentum=μ, nesterov=...)`` (which keeps ``v/lr``); when a
+    schedule changes ``lr``, this form (Keras's too) applies each rate to the gradient of
+    its own step, torch's to the whole velocity.
 
     Parameters
     ----------
     lr : float, default 0.01
     momentum : float, default 0.9
+        A schedule may cycle it (:class:`fastdl.schedules.OneCycle`).
     nesterov : bool, default False
+    weight_decay : float, default 0.0
+        Coupled: ``g ← g + weight_decay·p`` first (torch's ``weight_decay``).
     final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
+
+    momentum_name = "momentum"
 
     def __init__(
         self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, **kwargs
     ) -> None:
         super().__init__(lr, **kwargs)
         self._config_keys = ("momentum", "nesterov")
-        self.momentum = _fraction("SGDMomentum", "momentum", momentum)
+        self.momentum = self.initial_momentum = _fraction("SGDMomentum", "momentum", momentum)
         self.nesterov = bool(nesterov)
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
@@ -329,7 +388,16 @@ class SGDMomentum(Optimizer):
 class AdaGrad(Optimizer):
     """AdaGrad (Duchi et al. 2011), as the book uses it for RNNs.
 
-    ``s ← s + g²``; ``p ← p − lr·g / (√s + eps)``.
+    ``s ← s + g²``; ``p ← p − lr·g / (√s + eps)``: ``torch.optim.Adagrad`` (with
+    ``lr_decay=0``, ``initial_accumulator_value=0``; torch's ``eps`` default is 1e-10).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    eps : float, default 1e-7
+    weight_decay : float, default 0.0
+        Coupled: ``g ← g + weight_decay·p`` first (torch's ``weight_decay``).
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
 
     def __init__(self, lr: float = 0.01, eps: float = 1e-7, **kwargs) -> None:
@@ -346,7 +414,18 @@ class AdaGrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Hinton 2012) with Keras's defaults.
 
-    ``s ← ρ·s + (1−ρ)·g²``; ``p ← p − lr·g / (√s + eps)``.
+    ``s ← ρ·s + (1−ρ)·g²``; ``p ← p − lr·g / (√s + eps)``: ``torch.optim.RMSprop`` with
+    ``alpha=ρ`` (eps outside the root in both; torch's defaults are ``lr=0.01``,
+    ``alpha=0.99``, ``eps=1e-8``).
+
+    Parameters
+    ----------
+    lr : float, default 0.001
+    rho : float, default 0.9
+    eps : float, default 1e-7
+    weight_decay : float, default 0.0
+        Coupled: ``g ← g + weight_decay·p`` first (torch's ``weight_decay``).
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
 
     def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-7, **kwargs) -> None:
@@ -366,8 +445,24 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction, PyTorch's defaults.
 
     ``m ← β1·m + (1−β1)·g``; ``v ← β2·v + (1−β2)·g²``;
-    ``p ← p − lr·m̂ / (√v̂ + eps)`` with ``m̂ = m/(1−β1ᵗ)``, ``v̂ = v/(1−β2ᵗ)``.
+    ``p ← p − lr·m̂ / (√v̂ + eps)`` with ``m̂ = m/(1−β1ᵗ)``, ``v̂ = v/(1−β2ᵗ)``:
+    ``torch.optim.Adam(lr, betas=(β1, β2), eps)``.
+
+    Parameters
+    ----------
+    lr : float, default 0.001
+    beta1 : float, default 0.9
+        A schedule may cycle it (:class:`fastdl.schedules.OneCycle`), as torch's ``betas[0]``.
+    beta2 : float, default 0.999
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+        ``Adam``: coupled, ``g ← g + weight_decay·p`` first (torch's ``Adam(weight_decay=)``,
+        the L2 penalty that AdamW's authors show interacts badly with Adam's scaling).
+        ``AdamW``: decoupled, default 0.01.
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
+
+    momentum_name = "beta1"
 
     def __init__(
         self,
@@ -379,7 +474,7 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(lr, **kwargs)
         self._config_keys = ("beta1", "beta2", "eps")
-        self.beta1 = _fraction(type(self).__name__, "beta1", beta1)
+        self.beta1 = self.initial_momentum = _fraction(type(self).__name__, "beta1", beta1)
         self.beta2 = _fraction(type(self).__name__, "beta2", beta2)
         self.eps = _positive(type(self).__name__, "eps", eps)
 
@@ -410,16 +505,16 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019), PyTorch's defaults.
 
-    ``p ← p − lr·wd·p`` then the Adam step. Decay applies to every parameter, biases included
-    (as ``torch.optim.AdamW`` given all parameters).
+    ``p ← p − lr·wd·p`` (with the current, possibly scheduled ``lr``) then the Adam step, as
+    ``torch.optim.AdamW``. Decay applies to every parameter, biases included (as
+    ``torch.optim.AdamW`` given all parameters). Parameters as :class:`Adam`'s, with
+    ``weight_decay`` 0.01 by default.
     """
 
+    _decoupled_weight_decay = True
+
     def __init__(self, lr: float = 0.001, weight_decay: float = 0.01, **kwargs) -> None:
-        super().__init__(lr, **kwargs)
-        self._config_keys = self._config_keys + ("weight_decay",)
-        if float(weight_decay) < 0:
-            raise ValueError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
-        self.weight_decay = float(weight_decay)
+        super().__init__(lr, weight_decay=weight_decay, **kwargs)
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         param *= 1.0 - self.lr * self.weight_decay
@@ -430,7 +525,16 @@ class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012), PyTorch's form and defaults (lr 1.0 scales the step).
 
     ``s ← ρ·s + (1−ρ)·g²``; ``Δ = √(u + eps) / √(s + eps) · g``; ``u ← ρ·u + (1−ρ)·Δ²``;
-    ``p ← p − lr·Δ``.
+    ``p ← p − lr·Δ``: ``torch.optim.Adadelta`` (eps inside both roots, as there).
+
+    Parameters
+    ----------
+    lr : float, default 1.0
+    rho : float, default 0.9
+    eps : float, default 1e-6
+    weight_decay : float, default 0.0
+        Coupled: ``g ← g + weight_decay·p`` first (torch's ``weight_decay``).
+    final_lr, decay_type, clip_value, clip_norm, use_ema, ema_momentum : see :class:`Optimizer`
     """
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, **kwargs) -> None:

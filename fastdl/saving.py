@@ -10,9 +10,9 @@ holding plain numeric arrays:
       {"format": "fastdl-network", "format_version": 1, "fastdl_version": "0.1.0",
        "dtype": "float32", "seed": 0, "rng_state": {...},  # numpy PCG64 state
        "input_shape": [1, 28, 28], "input_kind": "float",  # one example, as net.build takes
-       "loss": {"name": "SoftmaxCrossEntropy", "config": {}},
+       "loss": {"name": "SoftmaxCrossEntropy", "config": {"label_smoothing": 0.0}},
        "layers": [{"name": "Conv2D", "config": {...}, "params": ["layers.0.params.0", ...],
-                   "state": []}, ...],
+                   "state": [], "buffers": []}, ...],
        "arrays": {"layers.0.params.0": {"shape": [32, 1, 3, 3], "dtype": "float32",
                                         "sha256": "..."}, ...},
        "optimizer": null or {"name": "Adadelta", "config": {...}, "iterations": 938,
@@ -21,7 +21,15 @@ holding plain numeric arrays:
                              "ema": null or ["optimizer.ema.0", ...]}}
 
 - one member per array named in ``arrays``, in ``float32``/``float64`` (parameters, optimizer
-  state, a stateful layer's carried state).
+  state, a stateful layer's carried state, a layer's buffers; ``num_batches_tracked`` is
+  int64).
+
+A layer's ``"state"`` is the state a ``stateful=True`` recurrent layer carries from batch to
+batch (``layers.{i}.state.{j}``, put back with ``set_state``); its ``"buffers"`` are the
+arrays it updates itself without learning them, batch normalisation's running mean and
+variance and ``num_batches_tracked`` (shape ``()``), in ``layer.buffers()``'s order
+(``layers.{i}.buffers.{j}``, copied back in place). A file without ``"buffers"`` (written
+before they existed) has none.
 
 Every name in the header is looked up in fixed registries of fastdl's own classes
 (:data:`LAYERS`, :data:`ACTIVATIONS`, :data:`LOSSES`, :data:`OPTIMIZERS`); nothing in a file
@@ -53,7 +61,10 @@ import zlib
 import numpy as np
 
 from fastdl.layers import (
+    BatchNorm1D,
+    BatchNorm2D,
     Conv2D,
+    Conv2DTranspose,
     Dense,
     Embedding,
     Flatten,
@@ -61,6 +72,7 @@ from fastdl.layers import (
     Layer,
     LSTMLayer,
     MaxPool2D,
+    Reshape,
     RNNLayer,
 )
 from fastdl.losses import MeanSquaredError, SoftmaxCrossEntropy
@@ -97,7 +109,20 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 LAYERS: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Dense, Conv2D, MaxPool2D, Flatten, Embedding, RNNLayer, GRULayer, LSTMLayer)
+    for cls in (
+        Dense,
+        Conv2D,
+        Conv2DTranspose,
+        MaxPool2D,
+        BatchNorm1D,
+        BatchNorm2D,
+        Flatten,
+        Reshape,
+        Embedding,
+        RNNLayer,
+        GRULayer,
+        LSTMLayer,
+    )
 }
 ACTIVATIONS: dict[str, type] = {
     cls.__name__: cls for cls in (Identity, Linear, Sigmoid, Tanh, ReLU, LeakyReLU)
@@ -201,6 +226,11 @@ def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
         key = f"layers.{i}.state.{j}"
         arrays[key] = s
         entry["state"].append(key)
+    entry["buffers"] = []
+    for j, b in enumerate(layer.buffers()):
+        key = f"layers.{i}.buffers.{j}"
+        arrays[key] = b
+        entry["buffers"].append(key)
     return entry
 
 
@@ -248,7 +278,7 @@ def _header(net, optimizer: Optimizer | None, arrays: dict) -> dict:
 def write_archive(f, header: dict, arrays: dict) -> None:
     """Write ``header`` (with each array's shape, dtype and SHA-256 added) and ``arrays`` as
     an ``.npz`` archive to the binary file ``f``."""
-    plain = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    plain = {k: np.asarray(v, order="C") for k, v in arrays.items()}
     header = dict(header)
     header["arrays"] = {
         k: {"shape": list(v.shape), "dtype": v.dtype.name,
@@ -408,6 +438,21 @@ def _network_from(where: str, header: dict, arrays: dict):
                     f"the file's {name} is {a.dtype} {a.shape}"
                 )
             p[...] = a
+        buffers, names = layer.buffers(), entry.get("buffers") or []
+        if len(names) != len(buffers):
+            raise ModelFileError(
+                f"{where}: layer {i} ({layer.name}) has {len(buffers)} buffers, the file "
+                f"{len(names)}"
+            )
+        for j, (b, name) in enumerate(zip(buffers, names, strict=True)):
+            a = arrays.get(name)
+            if a is None or a.shape != b.shape or a.dtype != b.dtype:
+                given = "nothing" if a is None else f"{a.dtype} {a.shape}"
+                raise ModelFileError(
+                    f"{where}: layer {i} ({layer.name}) buffer {j} is {b.dtype} {b.shape}, "
+                    f"the file's {name} is {given}"
+                )
+            b[...] = a
         if entry.get("state"):
             layer.set_state(*(arrays[name].copy() for name in entry["state"]))
     if header.get("rng_state") is not None:
@@ -441,8 +486,8 @@ def load(path: str | os.PathLike):
     Returns
     -------
     NeuralNetwork
-        With the saved dtype, seed, layer configuration, weights (bit for bit), carried state
-        of stateful layers and random generator state.
+        With the saved dtype, seed, layer configuration, weights (bit for bit), buffers
+        (running statistics), carried state of stateful layers and random generator state.
 
     Raises
     ------

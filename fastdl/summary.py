@@ -12,16 +12,20 @@ convention of fastdl's asv benchmarks and of FLOP/s ceilings of BLAS (``2·M·K�
 - ``Dense``: ``x @ W``, ``2·D·H`` per row (``2·T·D·H`` for a sequence ``(T, D)``);
 - ``Conv2D``: the im2col product, ``2·OH·OW·C_out·C_in·KH·KW``; padded zeros are multiplied,
   so they count;
+- ``Conv2DTranspose``: the product of the input with the weights, ``2·H·W·C_in·C_out·KH·KW``
+  (H, W the input's); kernel copies that the padding crops away are computed, so they count;
 - ``RNNLayer`` / ``GRULayer`` / ``LSTMLayer`` (G = 1, 3, 4 gate blocks): per time step the
   input projection ``2·D·G·H_hid`` and the recurrent projection ``2·H_hid·G·H_hid``;
+- ``BatchNorm1D`` / ``BatchNorm2D``: 0 (elementwise: statistics, normalisation, scale and
+  shift);
 - ``Embedding``: 0 (a row gather); so is a recurrent first layer's input projection when
   the input is one-hot (``one_hot=True``), which fastdl gathers too (see
   :mod:`fastdl.ops.recurrent`).
 
 Elementwise work is **not** counted: bias additions, activations and the gates'
-nonlinearities, dropout, max-pooling's comparisons, the loss. It is a small share in the
-networks of the book (about 0.6% of the reference CNN's forward pass) and runs at memory
-speed, not at the speed of the products. fvcore counts the same products, as one per
+nonlinearities, batch normalisation, dropout, max-pooling's comparisons, the loss. It is a
+small share in the networks of the book (about 0.6% of the reference CNN's forward pass)
+and runs at memory speed, not at the speed of the products. fvcore counts the same products, as one per
 multiply-add (half of these numbers); ptflops reports multiply-adds too, and adds bias,
 activation and pooling terms.
 
@@ -29,10 +33,10 @@ Training FLOPs are forward + backward, counted as fastdl computes them: every pr
 ``y = x W`` of ``F`` FLOPs has two backward twins of ``F`` FLOPs each, ``dW = xᵀ dy`` and
 ``dx = dy Wᵀ``; the second is skipped where fastdl skips the input gradient — in the first
 layer, whose input is the data (``set_skip_input_grad(True)``; an ``Embedding`` never has
-one). So a first Dense or Conv2D costs 2× its forward, every other one 3×; a recurrent
-layer's recurrent product always costs 3× (``dh_{t-1} = da_t W_hhᵀ`` carries the gradient
-through time even in the first layer). Only the first layer skips: a Dense after a first
-``Flatten`` computes its input gradient, and so it is counted. The counts are those of the
+one). So a first Dense, Conv2D or Conv2DTranspose costs 2× its forward, every other one 3×;
+a recurrent layer's recurrent product always costs 3× (``dh_{t-1} = da_t W_hhᵀ`` carries the
+gradient through time even in the first layer). Only the first layer skips: a Dense after a
+first ``Flatten`` computes its input gradient, and so it is counted. The counts are those of the
 dense algorithm: where a backward kernel skips the zeros of a sparse gradient (the
 convolution after ReLU, :mod:`fastdl.kernels.conv`) it does less, and the NumPy twin of the
 one-hot weight gradient multiplies by the one-hot matrix instead of adding rows (not
@@ -76,6 +80,11 @@ class LayerCount:
         Their size in memory.
     forward_flops, backward_flops : int
         FLOPs of the forward and of the backward pass of training, per example.
+    buffers : int
+        Numbers in the layer's floating-point buffers, not trained: batch normalisation's
+        running mean and variance (its step counter aside).
+    buffer_bytes : int
+        Their size in memory.
     """
 
     index: int
@@ -85,6 +94,8 @@ class LayerCount:
     param_bytes: int
     forward_flops: int
     backward_flops: int
+    buffers: int = 0
+    buffer_bytes: int = 0
 
     @property
     def training_flops(self) -> int:
@@ -121,6 +132,11 @@ class NetworkCount:
     def param_bytes(self) -> int:
         """Bytes of the learnable arrays."""
         return sum(layer.param_bytes for layer in self.layers)
+
+    @property
+    def buffers(self) -> int:
+        """Numbers in the floating-point buffers (running statistics), not trained."""
+        return sum(layer.buffers for layer in self.layers)
 
     @property
     def forward_flops(self) -> int:
@@ -167,14 +183,22 @@ class NetworkCount:
             rule,
             f"parameters: {self.params:,}, all trainable ({self.param_bytes:,} bytes as "
             f"{self.dtype.name})",
+            *(
+                [
+                    f"buffers: {self.buffers:,} numbers, not trained (batch norm's running "
+                    f"statistics; {sum(c.buffer_bytes for c in self.layers):,} bytes)"
+                ]
+                if self.buffers
+                else []
+            ),
             f"forward FLOPs per example: {self.forward_flops:,} ({_si(self.forward_flops)})",
             f"training FLOPs per example: {self.training_flops:,} "
             f"({_si(self.training_flops)}; forward + backward)",
         ]
         note = (
             "FLOPs: 2 per multiply-add of the matrix products (Dense, Conv2D, recurrent "
-            "projections); elementwise operations (bias, activations, pooling, dropout) not "
-            "counted; backward: dW and dx for each product, no dx in layer 0."
+            "projections); elementwise operations (bias, activations, batch norm, pooling, "
+            "dropout) not counted; backward: dW and dx for each product, no dx in layer 0."
         )
         lines += textwrap.wrap(note, width=max(len(rule), 72))
         return "\n".join(lines)
@@ -330,6 +354,7 @@ def count(net, input_shape, one_hot: bool = False) -> NetworkCount:
     for i, layer in enumerate(net.layers):
         forward, backward = layer.flops()
         params = layer.params()
+        buffers = [b for b in layer.buffers() if b.dtype.kind == "f"]
         records.append(
             LayerCount(
                 index=i,
@@ -339,6 +364,8 @@ def count(net, input_shape, one_hot: bool = False) -> NetworkCount:
                 param_bytes=sum(int(p.nbytes) for p in params),
                 forward_flops=int(forward),
                 backward_flops=int(backward),
+                buffers=sum(int(b.size) for b in buffers),
+                buffer_bytes=sum(int(b.nbytes) for b in buffers),
             )
         )
     kind = "one-hot" if one_hot else kind

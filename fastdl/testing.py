@@ -165,14 +165,17 @@ def gradcheck(
         analytic_input = first.input_grad
         analytic_params = [g.copy() for g in obj.param_grads()]
         params = obj.params()
-        if check_input:
-            report["input"] = _compare(
-                "network input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
-            )
-        for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
-            report[f"param[{i}]"] = _compare(
-                f"network param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
-            )
+        try:
+            if check_input:
+                report["input"] = _compare(
+                    "network input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
+                )
+            for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
+                report[f"param[{i}]"] = _compare(
+                    f"network param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
+                )
+        finally:
+            restore_states(carried)  # the passes moved no carried state, no running statistics
         return report
 
     if not isinstance(obj, (Operation, Layer)):
@@ -204,12 +207,15 @@ def gradcheck(
     analytic_input = None if analytic_input is None else analytic_input.copy()
     params = obj.params()
     analytic_params = [g.copy() for g in obj.param_grads()]
-    if check_input:
-        report["input"] = _compare(
-            f"{obj.name} input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
-        )
-    for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
-        report[f"param[{i}]"] = _compare(
-            f"{obj.name} param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
-        )
+    try:
+        if check_input:
+            report["input"] = _compare(
+                f"{obj.name} input", analytic_input, numerical_gradient(run, x, eps), atol, rtol
+            )
+        for i, (p, g) in enumerate(zip(params, analytic_params, strict=True)):
+            report[f"param[{i}]"] = _compare(
+                f"{obj.name} param[{i}]", g, numerical_gradient(run, p, eps), atol, rtol
+            )
+    finally:
+        restore_states(carried)
     return report

@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from fastdl import _data_parallel as dp
 from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
-from fastdl._fit_settings import check_xy, fit_settings
+from fastdl._fit_settings import check_xy, fit_settings, try_augment
 from fastdl.callbacks.base import Callback, CallbackList
 from fastdl.callbacks.checkpointing import Checkpointing
 from fastdl.callbacks.early_stopping import EarlyStopping
@@ -65,6 +66,7 @@ class _Run:
     seen: int = 0  # its examples trained on so far
     seconds_before: float = 0.0  # wall time of the runs this one resumes
     stopped: bool = False  # the run has ended (early stopping or a callback): resume ends too
+    augment: Callable | None = None  # fit's augment (a checkpoint records it in the settings)
 
     def elapsed(self) -> float:
         return self.seconds_before + time.perf_counter() - self.start
@@ -230,6 +232,7 @@ class Trainer:
         shuffle: bool = True,
         stateful: bool = False,
         validation_split: float | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     ) -> History:
         """Train for ``epochs`` epochs and evaluate every ``eval_every`` epochs.
 
@@ -297,6 +300,18 @@ class Trainer:
             Hold out the last fraction of ``x_train``, ``y_train`` — taken before any
             shuffling, as Keras does — as the evaluation data (not with ``x_test``). With
             ``stateful=True`` both parts are whole batches.
+        augment : callable, optional
+            ``augment(x, rng)`` → a new batch of ``x``'s shape, such as
+            :class:`fastdl.augment.RandomTranslate`: applied to every training batch, never
+            to evaluation data (``x_test``, the ``validation_split``, or the training data
+            evaluated when there is none). ``rng`` is fit's own generator, the one that
+            shuffles, so the same ``seed`` gives the same run bit for bit, and a checkpoint
+            keeps its state (a resumed run continues bit for bit; resuming with another
+            ``augment`` is refused — compared by class and ``get_config()``, or by name for
+            a plain function). Needs float images ``(N, C, H, W)``; fit calls it once on one
+            image, with a generator of its own, to check it before training. Over several
+            processes every process augments the whole global batch with the same draws
+            and trains its rows of it, so any ``augment`` trains as one process would.
 
         Ctrl-C (``KeyboardInterrupt``) stops after the batch in progress: the checkpoint is
         written if one is configured, the network ends on the best weights seen (the initial
@@ -322,7 +337,7 @@ class Trainer:
             batch_size=batch_size, seed=seed, early_stopping=early_stopping, verbose=verbose,
             patience=patience, eval_batch_size=eval_batch_size, checkpoint=checkpoint,
             checkpoint_every=checkpoint_every, shuffle=shuffle, stateful=stateful,
-            validation_split=validation_split,
+            validation_split=validation_split, augment=augment,
         )  # fmt: skip
         x_train, y_train, x_test, y_test = data
         epochs, batch_size = settings["epochs"], settings["batch_size"]
@@ -348,6 +363,8 @@ class Trainer:
         with contextlib.nullcontext() if comm is None else dp.first_on_each_machine(comm):
             net.loss.forward(net.forward(x_train[:1], inference=True), y_train[:1])
             self._check_labels(y_train, "train")
+            if augment is not None:
+                try_augment(augment, x_train)
             if x_test is not None:
                 net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
                 self._check_labels(y_test, "test")
@@ -366,7 +383,7 @@ class Trainer:
 
         history = History()
         run = _Run(history, math.inf, net.get_weights(), time.perf_counter(),
-                   np.random.default_rng(seed))  # fmt: skip
+                   np.random.default_rng(seed), augment=augment)  # fmt: skip
         own = [EarlyStopping(settings["patience"])] if early_stopping else []
         if progress is not None:
             own.append(progress)
@@ -528,7 +545,8 @@ class Trainer:
             hooks.call("on_batch_begin", self, logs)
             if not stateful:
                 net.reset_state()  # shuffled batches hold unrelated sequences: no carried state
-            loss = self._train_batch(x[idx], y[idx], first=run.seen == 0 and batch == 1)
+            xb = x[idx] if run.augment is None else self._augmented(run, x[idx])
+            loss = self._train_batch(xb, y[idx], first=run.seen == 0 and batch == 1)
             if not math.isfinite(loss):
                 self._diverged(
                     run,
@@ -553,6 +571,17 @@ class Trainer:
                 run, f"the weights became NaN or infinite in the last update of epoch {run.epoch}"
             )
         return run.total / max(run.seen, 1)
+
+    @staticmethod
+    def _augmented(run, xb: np.ndarray) -> np.ndarray:
+        """The training batch ``xb`` through fit's ``augment``, drawing from the generator
+        that shuffles (over several processes: the global batch, the same draws in each)."""
+        out = run.augment(xb, run.shuffle)
+        if not isinstance(out, np.ndarray) or out.shape != xb.shape:
+            got = f"shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+            raise ValueError(f"Trainer.fit: augment(x, rng) must return an array of x's shape "
+                             f"{xb.shape}, got {got}")  # fmt: skip
+        return out
 
     def _train_batch(self, x, y, first: bool) -> float:
         """``net.train_batch`` on a batch, or, over several processes, this process's rows of

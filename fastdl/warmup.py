@@ -14,9 +14,14 @@ dense      Dense with every activation and dropout; softmax cross-entropy with u
 mse        Dense (sigmoid) → Dense, mean squared error
 cnn        the reference MNIST CNN: valid 3×3 convolutions, ReLU, max-pool, dropout
 conv       padded ("same", odd and even kernels), strided convolutions, tanh and sigmoid,
-           overlapping max-pool, ``Conv2D(flatten=True)``
+           overlapping max-pool, ``Conv2D(flatten=True)``; an autoencoder's strided
+           ``Conv2DTranspose`` layers (the transposed-convolution kernels); batch
+           normalisation after a convolution (channels-last) and after pooling (NCHW),
+           ``BatchNorm1D`` after a Dense layer, with and without a fused ReLU
 rnn        Embedding → RNN → RNN (last step); one-hot RNN (the gather path); stacked RNNs
 gru, lstm  one-hot (the gather path, stateful, dropout) and stacked layers
+augment    ``fd.augment.RandomTranslate`` on an MNIST batch (``fit(augment=...)``), and the
+           translation's one-image-per-thread variant for large batches
 =========  =============================================================================
 
 The compiled kernels are those of the BLAS path in use (``FASTDL_BLAS``); under
@@ -126,10 +131,48 @@ def _conv(dtype: np.dtype, rng: np.random.Generator) -> None:
         seed=0,
         dtype=dtype,
     )
+    autoencoder = fd.NeuralNetwork(
+        layers=[
+            fd.Conv2D(8, 3, stride=2, padding=1, activation=fd.ReLU()),
+            fd.Conv2DTranspose(4, 4, stride=2, padding=1, activation=fd.ReLU(), dropout=0.9),
+            fd.Conv2DTranspose(3, 3, padding=1, activation=fd.Sigmoid()),
+        ],
+        loss=fd.MeanSquaredError(),
+        seed=0,
+        dtype=dtype,
+    )
+    # batch norm after a convolution (channels-last rows), after pooling (NCHW planes) and
+    # first, on the data (NCHW planes); 64 examples take the first and the last past the
+    # kernels' serial threshold (1M values)
+    first = fd.NeuralNetwork(
+        layers=[fd.BatchNorm2D(), fd.Flatten(), fd.Dense(10)],
+        loss=fd.SoftmaxCrossEntropy(),
+        seed=0,
+        dtype=dtype,
+    )
+    normalised = fd.NeuralNetwork(
+        layers=[
+            fd.Conv2D(24, 3, padding=0),
+            fd.BatchNorm2D(activation=fd.ReLU()),
+            fd.MaxPool2D(2),
+            fd.BatchNorm2D(),
+            fd.Flatten(),
+            fd.Dense(16),
+            fd.BatchNorm1D(activation=fd.ReLU()),
+            fd.Dense(10),
+        ],
+        loss=fd.SoftmaxCrossEntropy(),
+        seed=0,
+        dtype=dtype,
+    )
     for n in (2, 64):
         labels = rng.integers(0, 10, n)
+        _train_and_infer(normalised, _images(rng, n, (3, 28, 28), dtype), labels)
+        _train_and_infer(first, _images(rng, n, (4, 64, 64), dtype), labels)
         _train_and_infer(book, _images(rng, n, (1, 28, 28), dtype), labels)
         _train_and_infer(strided, _images(rng, n, (3, 17, 15), dtype), labels)
+        pictures = rng.random((n, 3, 16, 14)).astype(dtype)
+        _train_and_infer(autoencoder, pictures, pictures)
 
 
 def _recurrent(cell: str) -> Callable[[np.dtype, np.random.Generator], None]:
@@ -175,6 +218,16 @@ def _recurrent(cell: str) -> Callable[[np.dtype, np.random.Generator], None]:
     return step
 
 
+def _augment(dtype: np.dtype, rng: np.random.Generator) -> None:
+    import fastdl as fd
+    from fastdl.kernels import augment
+
+    x = _images(rng, 64, (1, 28, 28), dtype)
+    fd.augment.RandomTranslate(2)(x, rng)  # a training batch through fit's augment
+    # the variant for batches past augment.SERIAL_MAX_SIZE, compiled on a small batch
+    augment._translate(x, rng.integers(-2, 3, (64, 2)), x.min(axis=(2, 3)), np.empty_like(x))
+
+
 #: The warm-up steps by name, each run once per dtype of :data:`DTYPES`.
 STEPS: dict[str, Callable[[np.dtype, np.random.Generator], None]] = {
     "dense": _dense,
@@ -184,6 +237,7 @@ STEPS: dict[str, Callable[[np.dtype, np.random.Generator], None]] = {
     "rnn": _recurrent("rnn"),
     "gru": _recurrent("gru"),
     "lstm": _recurrent("lstm"),
+    "augment": _augment,
 }
 
 

@@ -1,9 +1,12 @@
-"""Deliberately naive loop oracles for convolution, im2col and max-pooling, in NCHW.
+"""Deliberately naive loop oracles for convolution, transposed convolution, im2col and
+max-pooling, in NCHW.
 
 They are written differently from the kernels on purpose: NCHW instead of channels-last,
 one output element at a time, padding by bounds checks instead of padded copies, and the
 gradients by scattering each output's contribution back (the chain rule, term by term).
-Slow: use them on small shapes only. Notation as in :mod:`fastdl.kernels.conv`.
+The transposed convolution goes one input pixel at a time, adding the pixel times the kernel
+onto the output tap by tap, where its kernels multiply matrices and reuse col2im and the
+convolution. Slow: use them on small shapes only. Notation as in :mod:`fastdl.kernels.conv`.
 """
 
 from __future__ import annotations
@@ -62,6 +65,68 @@ def conv2d_grads(x, w, dy, stride, pad):
                         for q in range(c):
                             dx[a, q, yy, xx] += g * float(w[o, q, i, j])
                             dw[o, q, i, j] += g * float(x[a, q, yy, xx])
+    return dx, dw, db
+
+
+def conv_transpose2d(x, w, b, stride, pad, output_padding):
+    """Transposed convolution by scattering: every input pixel ``x[n, c, y, x]`` adds
+    ``x[n, c, y, x] · w[c, :, i, j]`` onto output pixel ``(y·S + i - PT, x·S + j - PL)``,
+    one tap at a time, dropping taps outside the output. NCHW ``x`` ``(N, C_in, H, W)``,
+    PyTorch-layout ``w`` ``(C_in, C_out, KH, KW)``; output ``(N, C_out, OH, OW)`` with
+    ``OH = (H - 1)·S - PT - PB + KH + OPH`` (``output_padding = (OPH, OPW)``)."""
+    n, c, h, wd = x.shape
+    _, co, kh, kw = w.shape
+    pt, pb, pl, pr = pad
+    oh = (h - 1) * stride - pt - pb + kh + output_padding[0]
+    ow = (wd - 1) * stride - pl - pr + kw + output_padding[1]
+    y = np.zeros((n, co, oh, ow), dtype=np.float64)
+    for a in range(n):
+        for o in range(co):
+            y[a, o] = float(b[o])
+        for q in range(c):
+            for yy in range(h):
+                for xx in range(wd):
+                    v = float(x[a, q, yy, xx])
+                    for o, i, j, oy, ox in scatter_taps(oh, ow, co, kh, kw, stride, pad, yy, xx):
+                        y[a, o, oy, ox] += v * float(w[q, o, i, j])
+    return y
+
+
+def scatter_taps(oh, ow, co, kh, kw, stride, pad, yy, xx):
+    """Yield ``(o, i, j, oy, ox)``: output channel, kernel tap and the output pixel that input
+    pixel ``(yy, xx)`` reaches through it, for output pixels inside the ``oh × ow`` output."""
+    pt, _, pl, _ = pad
+    for o in range(co):
+        for i in range(kh):
+            for j in range(kw):
+                oy, ox = yy * stride + i - pt, xx * stride + j - pl
+                if 0 <= oy < oh and 0 <= ox < ow:
+                    yield o, i, j, oy, ox
+
+
+def conv_transpose2d_grads(x, w, dy, stride, pad):
+    """``(dx, dw, db)`` of :func:`conv_transpose2d` for output gradient ``dy``
+    ``(N, C_out, OH, OW)``: each scattered term ``x · w`` sends ``dy`` at the pixel it
+    reached back to both of its factors (the chain rule, term by term)."""
+    n, c, h, wd = x.shape
+    _, co, kh, kw = w.shape
+    oh, ow = dy.shape[2:]
+    dx = np.zeros(x.shape, dtype=np.float64)
+    dw = np.zeros(w.shape, dtype=np.float64)
+    db = np.zeros(co, dtype=np.float64)
+    for a in range(n):
+        for o in range(co):
+            for oy in range(oh):
+                for ox in range(ow):
+                    db[o] += float(dy[a, o, oy, ox])
+        for q in range(c):
+            for yy in range(h):
+                for xx in range(wd):
+                    v = float(x[a, q, yy, xx])
+                    for o, i, j, oy, ox in scatter_taps(oh, ow, co, kh, kw, stride, pad, yy, xx):
+                        g = float(dy[a, o, oy, ox])
+                        dx[a, q, yy, xx] += g * float(w[q, o, i, j])
+                        dw[q, o, i, j] += g * v
     return dx, dw, db
 
 

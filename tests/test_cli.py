@@ -290,3 +290,21 @@ SCRIPT = Path(sys.executable).with_name("fastdl")
 def test_console_script():
     result = subprocess.run([SCRIPT, "info"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and fastdl.__version__ in result.stdout
+
+
+# --- train --export-onnx ------------------------------------------------------------------
+
+
+def test_export_onnx_without_onnx_fails_before_training(monkeypatch, capsys):
+    """``--export-onnx`` with no ``onnx`` installed stops before any data is loaded."""
+    from fastdl.recipes import mnist_cnn
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the recipe went on to load the data")
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    monkeypatch.setattr(mnist_cnn, "load_mnist", no_data)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "mnist-cnn", "--smoke", "--export-onnx", "model.onnx"])
+    message = str(exit_info.value.code)
+    assert message.startswith("--export-onnx: ") and "pip install 'fastdl[onnx]'" in message

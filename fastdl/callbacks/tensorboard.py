@@ -23,10 +23,10 @@ tag                          when                     value
 ``<i>_<Layer>/<name>_grad``  every epoch (histogram)  its gradient from the last batch
 ===========================  =======================  =======================================
 
-Parameter names follow the layers' docstrings: ``weights``, ``bias`` (``Dense``, ``Conv2D``),
-``weights`` (``Embedding``), ``W_ih``, ``W_hh``, ``bias`` (``RNNLayer``, ``LSTMLayer``),
-``W_ih``, ``W_hh``, ``b_ih``, ``b_hh`` (``GRULayer``); a layer of your own gets ``param_0``,
-``param_1``, ...
+Parameter names follow the layers' docstrings: ``weights``, ``bias`` (``Dense``, ``Conv2D``,
+``Conv2DTranspose``), ``weights`` (``Embedding``), ``W_ih``, ``W_hh``, ``bias`` (``RNNLayer``,
+``LSTMLayer``), ``W_ih``, ``W_hh``, ``b_ih``, ``b_hh`` (``GRULayer``); a layer of your own gets
+``param_0``, ``param_1``, ...
 """
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ __all__ = ["TensorBoard"]
 PARAM_NAMES = {
     "Dense": ("weights", "bias"),
     "Conv2D": ("weights", "bias"),
+    "Conv2DTranspose": ("weights", "bias"),
     "Embedding": ("weights",),
     "RNNLayer": ("W_ih", "W_hh", "bias"),
     "LSTMLayer": ("W_ih", "W_hh", "bias"),
     "GRULayer": ("W_ih", "W_hh", "b_ih", "b_hh"),
+    "BatchNorm1D": ("gamma", "beta"),
+    "BatchNorm2D": ("gamma", "beta"),
 }
 
 

@@ -13,11 +13,9 @@ Only imported when the compiled kernels are (never under ``FASTDL_PURE=1``).
 
 from __future__ import annotations
 
-import gc
 import os
 from dataclasses import dataclass
 
-from numba.core.ccallback import CFunc
 from numba.core.dispatcher import Dispatcher
 
 __all__ = ["CacheUsage", "kernels", "cache_folders", "cache_usage", "compile_counts"]
@@ -49,21 +47,14 @@ class CacheUsage:
     n_indexes: int
 
 
-def _module(obj) -> str:
-    func = getattr(obj, "py_func", None) or getattr(obj, "_pyfunc", None)
-    return getattr(func, "__module__", "") or ""
-
-
 def kernels() -> list:
-    """Every compiled kernel of fastdl alive in this process: numba ``Dispatcher`` objects
-    (``@jit``) and ``CFunc`` objects (``@cfunc``, made when a BLAS path needs them)."""
+    """Every compiled kernel of fastdl made in this process: numba ``Dispatcher`` objects
+    (``@jit``) and ``CFunc`` objects (``@cfunc``, made when a BLAS path needs them), from the
+    registries of :mod:`fastdl.kernels._jit`, through which every fastdl kernel is compiled."""
     import fastdl  # noqa: F401  (loads every kernel module)
+    from fastdl.kernels import _jit
 
-    return [
-        obj
-        for obj in gc.get_objects()
-        if isinstance(obj, Dispatcher | CFunc) and _module(obj).startswith("fastdl.")
-    ]
+    return [*_jit.DISPATCHERS, *_jit.CFUNCS]
 
 
 def cache_folders() -> tuple[str, ...]:

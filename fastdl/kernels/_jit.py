@@ -48,6 +48,8 @@ __all__ = ["jit", "cfunc", "pair", "prange", "numba", "cache_is_cold"]
 
 #: Every kernel compiled through :func:`jit`, in the order its module was imported.
 DISPATCHERS: list = []
+#: Every C callback compiled through :func:`cfunc` (BLAS paths make some on first use).
+CFUNCS: list = []
 
 _FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
@@ -84,7 +86,14 @@ def cfunc(signature) -> Callable:
     """Compile a C-callable function (an address other compiled code can call through) with
     fastdl's numba flags; ``nogil`` and ``parallel`` do not apply to C callbacks."""
     flags = {k: v for k, v in _FLAGS.items() if k != "nogil"}
-    return numba.cfunc(signature, **flags)
+    compile_ = numba.cfunc(signature, **flags)
+
+    def decorate(f: Callable):
+        compiled = compile_(f)
+        CFUNCS.append(compiled)
+        return compiled
+
+    return decorate
 
 
 def cache_is_cold() -> bool:

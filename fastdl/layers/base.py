@@ -39,6 +39,9 @@ class Layer(abc.ABC):
 
     #: False for layers that take integer input (token ids); others require floats.
     float_input = True
+    #: True for layers that cannot train on a batch of one example (BatchNorm1D's variance
+    #: over one row is undefined); ``fit`` refuses data whose last batch would have one row.
+    needs_two_rows = False
 
     def __init__(self) -> None:
         self.first = True
@@ -74,6 +77,12 @@ class Layer(abc.ABC):
     def param_grads(self) -> list[np.ndarray]:
         """Gradients of :meth:`params` from the last backward pass, in the same order."""
         return [g for op in self.operations for g in op.param_grads()]
+
+    def buffers(self) -> list[np.ndarray]:
+        """The arrays the operations update themselves, not learnt (running statistics), in
+        a fixed order (empty before setup and for most layers); see
+        :meth:`Operation.buffers <fastdl.ops.base.Operation.buffers>`."""
+        return [b for op in self.operations for b in op.buffers()]
 
     def flops(self) -> tuple[int, int]:
         """``(forward, backward)`` FLOPs of a training pass on the last forward pass's input:
@@ -161,16 +170,27 @@ class Layer(abc.ABC):
 
 
 def carried_states(layers) -> list:
-    """``(layer, state)`` for every stateful layer among ``layers``, to put back later with
-    :func:`restore_states` (a gradient check's passes, or a rejected training batch, must not
-    move the state on)."""
-    return [(layer, layer.state) for layer in layers if getattr(layer, "stateful", False)]
+    """What :func:`restore_states` puts back, for every stateful layer and every layer with
+    buffers among ``layers``: ``(layer, state, buffers)`` with ``state`` the 1-tuple
+    ``(layer.state,)`` for a stateful layer (None for the others) and ``buffers`` copies of
+    its buffers. A gradient check's passes, or a rejected training batch, must not move the
+    carried state or the running statistics on."""
+    carried = []
+    for layer in layers:
+        stateful = getattr(layer, "stateful", False)
+        buffers = [b.copy() for b in layer.buffers()]
+        if stateful or buffers:
+            carried.append((layer, (layer.state,) if stateful else None, buffers))
+    return carried
 
 
 def restore_states(carried: list) -> None:
-    """Put back the states saved by :func:`carried_states`."""
-    for layer, state in carried:
-        if state is None:
-            layer.reset_state()
-        else:
-            layer.set_state(*state)
+    """Put back the states and buffers saved by :func:`carried_states`."""
+    for layer, state, buffers in carried:
+        if state is not None:
+            if state[0] is None:
+                layer.reset_state()
+            else:
+                layer.set_state(*state[0])
+        for b, saved in zip(layer.buffers(), buffers, strict=False):
+            b[...] = saved

@@ -10,7 +10,9 @@ layer's ``numpy.random.Generator`` (never the global one), directly in the layer
 - ``"standard"``: 1 (the book's default).
 
 For a dense layer ``fan_in = D`` and ``fan_out = H``; for a convolution
-``fan_in = C_in·KH·KW`` and ``fan_out = C_out·KH·KW``.
+``fan_in = C_in·KH·KW`` and ``fan_out = C_out·KH·KW``; for a transposed convolution the
+other way round (``fan_in = C_out·KH·KW``, those of the convolution it is the transpose of,
+as PyTorch and Keras count them).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 from fastdl.ops.activations import Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from fastdl.ops.base import Operation, ParamOperation, check_same_shape
+from fastdl.ops.batchnorm import BatchNormOp
 from fastdl.ops.conv import Conv2DOp
+from fastdl.ops.conv_transpose import Conv2DTransposeOp
 from fastdl.ops.dense import BiasAdd, WeightMultiply
 from fastdl.ops.dropout import Dropout
 from fastdl.ops.embedding import EmbeddingLookup
@@ -25,7 +27,9 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Conv2DOp",
+    "Conv2DTransposeOp",
     "MaxPool2DOp",
+    "BatchNormOp",
     "EmbeddingLookup",
     "RNNLoop",
     "GRULoop",

@@ -13,7 +13,8 @@ or, for an operation that computes all its gradients in one pass, the one hook t
 through: ``_gradients(output_grad, need_input_grad) -> (input_grad, [param grads])``.
 
 ``params()`` and ``param_grads()`` list the learnable arrays and their gradients, the same
-two names on every level (operation, layer, network). ``forward`` and ``backward`` check that
+two names on every level (operation, layer, network); ``buffers()`` lists the arrays an
+operation updates itself without being learnt (batch normalisation's running statistics). ``forward`` and ``backward`` check that
 every gradient has the shape of the array it is the gradient of and raise a ``ValueError``
 naming the operation and both shapes.
 """
@@ -143,6 +144,13 @@ class Operation(abc.ABC):
 
     def params(self) -> list[np.ndarray]:
         """The arrays this operation learns (none for a plain operation)."""
+        return []
+
+    def buffers(self) -> list[np.ndarray]:
+        """Arrays this operation keeps and updates itself, not learnt (the optimizer never
+        sees them) but part of what the network computes: batch normalisation's running
+        statistics (PyTorch's name: buffers). Saved, loaded and converted with the
+        parameters; updated in place. None for most operations."""
         return []
 
     def param_grads(self) -> list[np.ndarray | None]:

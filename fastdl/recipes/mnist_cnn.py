@@ -26,7 +26,13 @@ import numpy as np
 import fastdl as fd
 from fastdl.datasets import load_mnist, scale_images, to_nchw
 from fastdl.recipes.arguments import positive_float
-from fastdl.recipes.training_flags import add_training_flags, finish, fit_options, running
+from fastdl.recipes.training_flags import (
+    TrainingTime,
+    add_training_flags,
+    finish,
+    fit_options,
+    running,
+)
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -58,17 +64,6 @@ def prepare(images: np.ndarray) -> np.ndarray:
 
 def accuracy(net: fd.NeuralNetwork, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(net.predict(x, batch_size=1000).argmax(axis=1) == y))
-
-
-class _TrainingTime(fd.Callback):
-    """Sums the epochs' training seconds (evaluations left out) for the images/s report."""
-
-    def __init__(self) -> None:
-        self.seconds, self.images = 0.0, 0
-
-    def on_epoch_end(self, trainer, logs):
-        self.seconds += logs["seconds"]
-        self.images += round(logs["images_per_s"] * logs["seconds"])
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -107,7 +102,7 @@ def main(argv: list[str] | None = None) -> float:
             f"{fd.config.get_num_threads()} thread(s)",
             flush=True,
         )
-        clock = _TrainingTime()
+        clock = TrainingTime()
         wall = time.perf_counter()
         # As PyTorch's example: evaluate after every epoch, end on the last epoch's weights.
         history = fd.Trainer(net, optim).fit(

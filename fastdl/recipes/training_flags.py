@@ -1,7 +1,7 @@
 """The flags every ``fastdl train MODEL`` shares, and what they do around ``Trainer.fit``.
 
 ``--epochs --batch-size --lr --seed --threads --pure --plot FILE --save FILE
---checkpoint FILE --checkpoint-every N --resume FILE``:
+--export-onnx FILE --checkpoint FILE --checkpoint-every N --resume FILE``:
 
 - ``--checkpoint FILE`` writes fit's whole state there at the end of every epoch (and every
   ``--checkpoint-every`` batches); ``--resume FILE`` continues the run that wrote it, bit
@@ -10,6 +10,10 @@
 - ``--save FILE`` writes the trained network and its optimizer (``fd.load`` or
   ``fd.load_with_optimizer`` reads it); ``--plot FILE`` draws the loss and accuracy curves
   to a PNG (matplotlib, ``pip install 'fastdl[plot]'``).
+- ``--export-onnx FILE`` writes the trained network as an ONNX model
+  (:func:`fastdl.onnx.export`, for examples of the shape it was trained on, batch axis
+  dynamic; ``pip install 'fastdl[onnx]'``). Without ``onnx`` installed the run stops before
+  it loads any data.
 - ``--pure`` runs the NumPy twins instead of the compiled kernels; ``--threads N`` sets the
   thread count.
 """
@@ -22,7 +26,7 @@ import contextlib
 import fastdl as fd
 from fastdl.recipes.arguments import positive_float, positive_int
 
-__all__ = ["add_training_flags", "fit_options", "running", "finish"]
+__all__ = ["add_training_flags", "fit_options", "running", "finish", "TrainingTime"]
 
 
 def add_training_flags(
@@ -40,6 +44,8 @@ def add_training_flags(
     g.add_argument("--plot", metavar="FILE", help="draw the training curves to this PNG")
     g.add_argument("--save", metavar="FILE",
                    help="save the trained network and optimizer (fd.load reads it)")  # fmt: skip
+    g.add_argument("--export-onnx", metavar="FILE",
+                   help="export the trained network as ONNX (needs fastdl[onnx])")  # fmt: skip
     g.add_argument("--checkpoint", metavar="FILE",
                    help="write fit's whole state here after every epoch")  # fmt: skip
     g.add_argument("--checkpoint-every", type=positive_int, metavar="N",
@@ -49,10 +55,21 @@ def add_training_flags(
 
 
 def fit_options(args) -> dict:
-    """``checkpoint=``, ``checkpoint_every=`` and ``resume=`` for ``Trainer.fit``."""
+    """``checkpoint=``, ``checkpoint_every=`` and ``resume=`` for ``Trainer.fit``.
+
+    Also checks the flags that would fail after training, before any data is loaded:
+    ``--checkpoint-every`` without a checkpoint file, ``--export-onnx`` without ``onnx``.
+    """
     checkpoint = args.checkpoint or args.resume
     if args.checkpoint_every is not None and checkpoint is None:
         raise SystemExit("--checkpoint-every needs --checkpoint FILE (or --resume FILE)")
+    if args.export_onnx:
+        from fastdl.onnx import require_onnx
+
+        try:
+            require_onnx()
+        except ImportError as error:
+            raise SystemExit(f"--export-onnx: {error}") from None
     return {"checkpoint": checkpoint, "checkpoint_every": args.checkpoint_every,
             "resume": args.resume}  # fmt: skip
 
@@ -67,10 +84,33 @@ def running(args):
 
 
 def finish(args, name: str, history, net, optim) -> None:
-    """``--plot`` and ``--save`` after training."""
+    """``--plot``, ``--save`` and ``--export-onnx`` after training."""
     if args.plot:
         history.plot(args.plot, title=name)
         print(f"training curves drawn to {args.plot}", flush=True)
     if args.save:
         net.save(args.save, optimizer=optim)
         print(f"network saved to {args.save} (fd.load reads it)", flush=True)
+    if args.export_onnx:
+        from fastdl.onnx import export
+
+        with running(args):  # the probe pass of the export runs the kernels --pure chose
+            export(net, args.export_onnx, net.input_shape)
+        dtype = "float32" if net.input_kind == "float" else "int64"
+        shape = ", ".join(map(str, net.input_shape))
+        print(
+            f"network exported to {args.export_onnx} (ONNX; input {dtype} (batch, {shape}))",
+            flush=True,
+        )
+
+
+class TrainingTime(fd.Callback):
+    """Sums the epochs' training seconds and images (evaluations left out), for the
+    images/s a recipe reports: ``images / seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds, self.images = 0.0, 0
+
+    def on_epoch_end(self, trainer, logs):
+        self.seconds += logs["seconds"]
+        self.images += round(logs["images_per_s"] * logs["seconds"])

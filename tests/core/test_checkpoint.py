@@ -88,6 +88,50 @@ def test_resuming_after_a_failure_at_any_batch_is_bitwise_the_same(fail_at, tmp_
     assert history.best_epoch == want_history.best_epoch
 
 
+def bn_cnn():
+    return fd.NeuralNetwork(
+        [fd.Conv2D(3, 3), fd.BatchNorm2D(activation=fd.ReLU()), fd.MaxPool2D(2, dropout=0.75),
+         fd.BatchNorm2D(momentum=None), fd.Flatten(), fd.Dense(6), fd.BatchNorm1D(activation=fd.Tanh()),
+         fd.Dense(3)],
+        fd.SoftmaxCrossEntropy(), seed=2,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fail_at", [3, 7, 12])
+def test_a_resumed_run_with_batch_norm_ends_bit_for_bit_with_its_running_statistics(
+    fail_at, tmp_path, monkeypatch
+):
+    """The checkpoint keeps the running statistics (and the best evaluation's, with the
+    weights: early stopping restores both), so the resumed run normalises, evaluates and
+    ends as the uninterrupted one."""
+    x, y = cnn_data()
+    want_net = bn_cnn()
+    want_history = fd.Trainer(want_net, optimizer()).fit(x, y, x[:30], y[:30], **FIT)
+    want = want_net.get_weights()
+    assert len(want) == len(want_net.params()) + 9  # the buffers are in get_weights
+    path = tmp_path / "run.ckpt"
+    net = bn_cnn()
+    calls = {"n": 0}
+    real = net.train_batch
+
+    def failing(xb, yb):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise Stop
+        return real(xb, yb)
+
+    monkeypatch.setattr(net, "train_batch", failing)
+    with pytest.raises(Stop):
+        fd.Trainer(net, optimizer()).fit(x, y, x[:30], y[:30], checkpoint=path,
+                                         checkpoint_every=2, **FIT)  # fmt: skip
+    fresh = bn_cnn()
+    history = fd.Trainer(fresh, optimizer()).fit(x, y, x[:30], y[:30], resume=path, **FIT)
+    assert same(fresh.get_weights(), want)
+    assert fresh.layers[1].num_batches_tracked == want_net.layers[1].num_batches_tracked
+    assert history.val_loss == want_history.val_loss
+    assert history.train_loss == want_history.train_loss
+
+
 def test_ctrl_c_checkpoints_ends_on_the_best_weights_and_re_raises(tmp_path, monkeypatch):
     want, _ = uninterrupted()
     x, y = cnn_data()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastdl as fd
-from fastdl.ops import Conv2DOp, GRULoop, LSTMLoop, MaxPool2DOp, RNNLoop
+from fastdl.ops import Conv2DOp, Conv2DTransposeOp, GRULoop, LSTMLoop, MaxPool2DOp, RNNLoop
 
 
 def loop_params(cls, d=3, h=4, seed=0):
@@ -52,6 +52,11 @@ def test_conv_and_pool_ops_check_input():
     pool = MaxPool2DOp(3, 2)
     with pytest.raises(ValueError, match=r"MaxPool2DOp: expected input .* window 3"):
         pool.forward(np.zeros((1, 1, 2, 2)))
+    up = Conv2DTransposeOp(np.zeros((3, 4, 3, 3)), np.zeros(4), stride=2, pad=(2, 2, 0, 0))
+    with pytest.raises(ValueError, match=r"Conv2DTransposeOp: expected input \(N, 3, H, W\)"):
+        up.forward(np.zeros((2, 4, 5, 5)))
+    with pytest.raises(ValueError, match=r"Conv2DTransposeOp: the output would be -1x11"):
+        up.forward(np.zeros((2, 3, 1, 5)))
 
 
 def test_fit_checks_every_one_hot_row_before_training():
@@ -93,11 +98,12 @@ def test_fit_rejects_nan_and_inf_in_the_data_before_training(where):
     [
         lambda v: fd.Dense(3, dropout=v),
         lambda v: fd.Conv2D(2, 3, dropout=v),
+        lambda v: fd.Conv2DTranspose(2, 3, dropout=v),
         lambda v: fd.MaxPool2D(2, dropout=v),
         lambda v: fd.LSTMLayer(3, dropout=v),
         lambda v: fd.ops.Dropout(v),
     ],
-    ids=["Dense", "Conv2D", "MaxPool2D", "LSTMLayer", "Dropout"],
+    ids=["Dense", "Conv2D", "Conv2DTranspose", "MaxPool2D", "LSTMLayer", "Dropout"],
 )
 def test_keep_probability_is_a_number_in_0_1(make):
     for bad in (True, False, "0.5", None):

@@ -13,7 +13,10 @@ def every_layer():
     return [
         fd.Dense(3, fd.ReLU(), dropout=0.5),
         fd.Conv2D(2, 3, padding=1, activation=fd.Tanh()),
+        fd.Conv2DTranspose(2, 3, stride=2, padding=1, output_padding=1, activation=fd.ReLU()),
         fd.MaxPool2D(2),
+        fd.BatchNorm2D(activation=fd.ReLU()),
+        fd.BatchNorm1D(momentum=None, activation=fd.Tanh()),
         fd.Flatten(),
         fd.Embedding(7, 4),
         fd.RNNLayer(3),
@@ -25,9 +28,9 @@ def every_layer():
 def input_for(layer, rng):
     if isinstance(layer, fd.Embedding):
         return rng.integers(0, 7, (2, 5))
-    if isinstance(layer, (fd.Conv2D, fd.MaxPool2D, fd.Flatten)):
+    if isinstance(layer, (fd.Conv2D, fd.Conv2DTranspose, fd.MaxPool2D, fd.BatchNorm2D, fd.Flatten)):
         return rng.standard_normal((2, 1, 6, 6))
-    if isinstance(layer, fd.Dense):
+    if isinstance(layer, (fd.Dense, fd.BatchNorm1D)):
         return rng.standard_normal((2, 5))
     return rng.standard_normal((2, 4, 5))
 
@@ -43,6 +46,20 @@ def test_params_and_grads_line_up_on_operation_layer_and_network_alike(layer, rn
     grads = layer.param_grads()
     assert [g.shape for g in grads] == [p.shape for p in layer.params()]
     assert all(isinstance(g, np.ndarray) for g in grads)
+
+
+@pytest.mark.parametrize("layer", every_layer(), ids=lambda layer: layer.name)
+def test_buffers_line_up_on_operation_layer_and_network_alike(layer, rng):
+    """``buffers()`` (arrays a layer updates itself, not learnt) is spelt as ``params()``
+    on every level; only the batch norms have any, and none is also a parameter."""
+    assert layer.buffers() == []
+    layer.forward(input_for(layer, rng))
+    from_ops = [b for op in layer.operations for b in op.buffers()]
+    assert [id(b) for b in layer.buffers()] == [id(b) for b in from_ops]
+    assert bool(layer.buffers()) == isinstance(layer, (fd.BatchNorm1D, fd.BatchNorm2D))
+    assert not any(b is p for b in layer.buffers() for p in layer.params())
+    net = fd.NeuralNetwork([layer], fd.MeanSquaredError())
+    assert [id(b) for b in net.buffers()] == [id(b) for b in from_ops]
 
 
 def test_the_network_lists_its_layers_params_in_order(rng):

@@ -40,8 +40,29 @@ def embedding_net(seed=0, dtype=np.float32):
                             fd.SoftmaxCrossEntropy(), seed=seed, dtype=dtype)  # fmt: skip
 
 
+def autoencoder(seed=0, dtype=np.float32):
+    return fd.NeuralNetwork(
+        [fd.Conv2D(4, 3, stride=2, padding=1, activation=fd.ReLU()),
+         fd.Conv2DTranspose(2, 3, stride=2, padding=1, output_padding=(1, 0), dropout=0.8),
+         fd.Conv2DTranspose(1, 1, activation=fd.Sigmoid())],
+        fd.MeanSquaredError(), seed=seed, dtype=dtype,
+    )  # fmt: skip
+
+
+def batchnorm_net(seed=0, dtype=np.float32):
+    return fd.NeuralNetwork(
+        [fd.Conv2D(4, 3, padding=0), fd.BatchNorm2D(activation=fd.ReLU()), fd.MaxPool2D(2),
+         fd.BatchNorm2D(momentum=None, eps=1e-3), fd.Flatten(), fd.Dense(6),
+         fd.BatchNorm1D(activation=fd.Tanh()), fd.Dense(3)],
+        fd.SoftmaxCrossEntropy(), seed=seed, dtype=dtype,
+    )  # fmt: skip
+
+
 def data(kind, rng, dtype=np.float32):
-    if kind == "cnn":
+    if kind == "autoencoder":
+        x = rng.random((4, 1, 8, 7)).astype(dtype)
+        return x, x
+    if kind in ("cnn", "batchnorm"):
         return rng.standard_normal((6, 1, 9, 9)).astype(dtype), rng.integers(0, 3, 6)
     if kind == "sequence":
         return rng.standard_normal((4, 5, 3)).astype(dtype), rng.random((4, 2)).astype(dtype)
@@ -49,7 +70,8 @@ def data(kind, rng, dtype=np.float32):
     return ids, np.roll(ids, -1, axis=1)
 
 
-MAKERS = {"cnn": cnn, "sequence": sequence_net, "embedding": embedding_net}
+MAKERS = {"cnn": cnn, "sequence": sequence_net, "embedding": embedding_net,
+          "autoencoder": autoencoder, "batchnorm": batchnorm_net}  # fmt: skip
 
 
 def trained(kind, rng, optim=None, steps=3, dtype=np.float32):
@@ -78,6 +100,7 @@ def test_round_trip_is_bitwise(kind, dtype, rng, tmp_path):
     back = fd.load(path)
     assert repr(back) == repr(net) and back.dtype == net.dtype and back.seed == net.seed
     assert same(back.params(), net.params())
+    assert same(back.buffers(), net.buffers())  # running statistics, bit for bit
     assert back.input_shape == net.input_shape
     for a, b in zip(net.layers, back.layers, strict=True):
         if getattr(a, "stateful", False):

@@ -77,6 +77,28 @@ def networks():
             ],
             (2, 9, 7),
         ),
+        "autoencoder": (
+            [
+                fd.Conv2D(4, 3, stride=2, padding=1, activation=fd.ReLU()),
+                fd.Conv2DTranspose(2, 3, stride=2, padding=1, output_padding=1),
+                fd.Flatten(),
+                fd.Dense(3),
+            ],
+            (2, 8, 7),
+        ),
+        "batch-norm": (
+            [
+                fd.Conv2D(4, 3),
+                fd.BatchNorm2D(activation=fd.ReLU()),
+                fd.MaxPool2D(2),
+                fd.BatchNorm2D(),
+                fd.Flatten(),
+                fd.Dense(5),
+                fd.BatchNorm1D(activation=fd.Tanh()),
+                fd.Dense(3),
+            ],
+            (2, 8, 6),
+        ),
         "rnn-seq": ([fd.RNNLayer(5), fd.Dense(3)], (4, 6)),
         "gru-last": ([fd.GRULayer(5, return_sequences=False), fd.Dense(3)], (4, 6)),
         "lstm-lstm": ([fd.LSTMLayer(5), fd.LSTMLayer(3, stateful=True), fd.Dense(2)], (4, 6)),
@@ -107,6 +129,9 @@ def test_shapes_and_params_match_a_real_forward_pass(name, rng):
     assert counted.params == sum(p.size for p in net.params())
     assert counted.param_bytes == sum(p.nbytes for p in net.params())
     assert counted.input_shape == shape
+    floats = [b for b in net.buffers() if b.dtype.kind == "f"]  # running statistics
+    assert counted.buffers == sum(b.size for b in floats)
+    assert ("buffers: " in counted.table()) == bool(floats)
 
 
 # -- FLOPs against the products fastdl runs ---------------------------------------------------

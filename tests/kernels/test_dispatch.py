@@ -30,14 +30,16 @@ def public_pairs():
 
 PUBLIC = public_pairs()
 # The kernels that multiply matrices, which have a staged twin for the numpy BLAS path
-STAGED = {"conv2d_forward", "conv2d_backward", "matmul", "rnn_forward", "rnn_backward",
-          "gru_forward", "gru_backward", "lstm_forward", "lstm_backward"}  # fmt: skip
+STAGED = {"conv2d_forward", "conv2d_backward", "conv_transpose2d_forward",
+          "conv_transpose2d_backward", "matmul", "rnn_forward", "rnn_backward", "gru_forward",
+          "gru_backward", "lstm_forward", "lstm_backward"}  # fmt: skip
 
 
 def test_every_kernel_family_is_found():
     names = {fn.__name__ for fn in PUBLIC}
     assert STAGED | {"maxpool_forward", "embedding_backward", "softmax_ce_forward",
-                     "dropout_forward", "tanh_backward"} <= names  # fmt: skip
+                     "dropout_forward", "tanh_backward", "translate", "batchnorm_forward",
+                     "batchnorm_inference", "batchnorm_backward"} <= names  # fmt: skip
 
 
 needs_numba = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
@@ -114,6 +116,33 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
     calls.clear()
     MaxPool2D(2).forward(big)
     assert calls == ["nb-pool-parallel"]
+
+
+@needs_numba
+def test_batch_norm_layers_call_the_numba_twin_by_default(monkeypatch):
+    """Spy on the numba twins' compiled stages (the NumPy twins have none)."""
+    from fastdl.kernels import batchnorm
+    from fastdl.layers.batchnorm import BatchNorm2D
+
+    calls = []
+
+    def spy(name):
+        real = getattr(batchnorm, name)
+        monkeypatch.setattr(batchnorm, name, lambda *a: calls.append(name) or real(*a))
+
+    for name in ("_channel_sums", "_affine", "_dx_rows", "_dx_planes"):
+        spy(name)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    layer = BatchNorm2D()
+    y = layer.forward(x)  # C-ordered: the planes
+    layer.backward(np.ones_like(y))
+    layer.forward(x, inference=True)
+    assert calls == ["_channel_sums", "_affine", "_dx_planes", "_affine"]
+    calls.clear()
+    with config.use_pure():
+        layer.backward(np.ones_like(layer.forward(x)))
+        layer.forward(x, inference=True)
+    assert calls == []
 
 
 def test_one_thread_pool_at_a_time():

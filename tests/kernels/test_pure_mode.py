@@ -1,4 +1,5 @@
-"""FASTDL_PURE=1: numba is never imported, and the CNN layers still train."""
+"""FASTDL_PURE=1: numba is never imported, and the CNN layers (and the transposed
+convolution) still train, on batches translated by ``fd.augment.RandomTranslate``."""
 
 from __future__ import annotations
 
@@ -13,15 +14,26 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import fastdl
     from fastdl.layers.conv import Conv2D
+    from fastdl.layers.conv_transpose import Conv2DTranspose
     from fastdl.layers.pool import MaxPool2D
     from fastdl.ops.activations import ReLU
 
     assert fastdl.config.pure()
     x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    x = fastdl.augment.RandomTranslate(2)(x, np.random.default_rng(1))
     conv, pool = Conv2D(4, 3, activation=ReLU()), MaxPool2D(2)
     y = pool.forward(conv.forward(x))
     conv.backward(pool.backward(np.ones_like(y)))
     assert y.shape == (2, 4, 4, 4), y.shape
+    up = Conv2DTranspose(2, 3, stride=2, padding=1, output_padding=1, activation=ReLU())
+    u = up.forward(y)
+    assert up.backward(np.ones_like(u)).shape == y.shape and u.shape == (2, 2, 8, 8), u.shape
+    from fastdl.layers.batchnorm import BatchNorm1D, BatchNorm2D
+    bn, bn1 = BatchNorm2D(activation=ReLU()), BatchNorm1D()
+    z = bn.forward(conv.forward(x))
+    assert bn.backward(np.ones_like(z)).shape == z.shape and bn.num_batches_tracked == 1
+    assert bn.forward(z, inference=True).shape == z.shape
+    assert bn1.backward(bn1.forward(x.reshape(2, -1))).shape == (2, 64)
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "llvmlite"))
     print("LOADED", loaded)
     """

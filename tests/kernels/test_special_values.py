@@ -18,7 +18,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fastdl import config
-from fastdl.kernels import conv, elementwise, embedding, gru, lstm, matmul, pool, rnn, softmax
+from fastdl.kernels import (
+    batchnorm,
+    conv,
+    conv_transpose,
+    elementwise,
+    embedding,
+    gru,
+    lstm,
+    matmul,
+    pool,
+    rnn,
+    softmax,
+)
 
 pytestmark = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="no compiled twins when pure")
 
@@ -82,6 +94,24 @@ def test_convolution(data, dtype, relu):
 
 
 @RUN
+@given(data=st.data(), dtype=DTYPES, stride=st.sampled_from([1, 2]))
+def test_transposed_convolution(data, dtype, stride):
+    x = data.draw(special(dtype, (2, 4, 3, 3)))
+    w = data.draw(special(dtype, (3, 2, 2, 3), share=0))  # (KH, KW, C_out, C_in)
+    b = data.draw(special(dtype, (2,), share=0))
+    pad, opad = (1, 0, 0, 1), (stride - 1, 0)
+    fwd, bwd = conv_transpose.conv_transpose2d_forward, conv_transpose.conv_transpose2d_backward
+    want = fwd.np(x, w, b, stride, pad, opad)
+    dy = data.draw(special(dtype, want.shape))
+    want_grads = bwd.np(x, w, dy, stride, pad, True)
+    for twin in ("nb", "st"):
+        alike(getattr(fwd, twin)(x, w, b, stride, pad, opad), want)
+        grads = getattr(bwd, twin)(x, w, dy, stride, pad, True)
+        for g, e in zip(grads, want_grads, strict=True):
+            alike(g, e)
+
+
+@RUN
 @given(data=st.data(), dtype=DTYPES, size=st.sampled_from([2, 3]))
 def test_max_pooling_keeps_the_twins_bits(data, dtype, size):
     x = data.draw(special(dtype, (2, 6, 5, 3), 0.5, SPECIAL))
@@ -118,6 +148,33 @@ def test_elementwise_kernels_keep_the_twins_bits(data, dtype, keep):
     )
     same_bits(elementwise.dropout_backward.nb(dy, r, keep),
               elementwise.dropout_backward.np(dy, r, keep))  # fmt: skip
+
+
+@RUN
+@given(data=st.data(), dtype=DTYPES, relu=st.booleans(), planes=st.booleans())
+def test_batch_normalisation(data, dtype, relu, planes):
+    """A NaN or an infinity in a channel makes its statistics NaN (mean ±inf or NaN, variance
+    NaN) and so every value of that channel NaN, in both twins; so does one in the incoming
+    gradient, through the sums of the backward pass."""
+    shape = (3, 4, 5) if planes else (7, 3, 1)  # (A, C, B): planes and rows
+    x = data.draw(special(dtype, shape))
+    gamma = data.draw(special(dtype, (shape[1],), share=0))
+    beta = data.draw(special(dtype, (shape[1],), share=0))
+    fwd, inf, bwd = (
+        batchnorm.batchnorm_forward,
+        batchnorm.batchnorm_inference,
+        batchnorm.batchnorm_backward,
+    )
+    want = fwd.np(x, gamma, beta, 1e-5, relu)
+    for g, e in zip(fwd.nb(x, gamma, beta, 1e-5, relu), want, strict=True):
+        alike(g, e)
+    alike(inf.nb(x, gamma, beta, relu), inf.np(x, gamma, beta, relu))
+    dy = data.draw(special(dtype, shape))
+    y, mean, var = want
+    for batch_stats in (True, False):
+        args = (x, y, dy, gamma, mean, var, 1e-5, relu, batch_stats, True)
+        for g, e in zip(bwd.nb(*args), bwd.np(*args), strict=True):
+            alike(g, e)
 
 
 @RUN

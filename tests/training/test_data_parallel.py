@@ -175,3 +175,41 @@ def test_every_rank_resumes_from_rank_0s_checkpoint(tmp_path):
         results = run_fake(3, resume, timeout=300)
     for weights in results:
         assert relative(weights, want) < 1e-12
+
+
+def bn_cnn(seed=3, dense_norm=False):
+    tail = [fd.Dense(8), fd.BatchNorm1D(activation=fd.Tanh())] if dense_norm else []
+    return fd.NeuralNetwork(
+        [fd.Conv2D(3, 3, padding=1), fd.BatchNorm2D(activation=fd.ReLU()),
+         fd.MaxPool2D(2, dropout=0.8), fd.BatchNorm2D(momentum=None), fd.Flatten(), *tail,
+         fd.Dense(4)],
+        fd.SoftmaxCrossEntropy(), seed=seed, dtype=np.float64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "ranks, n, dense_norm",
+    [(2, 48, True), (3, 50, False)],
+    ids=["2-ranks-bn1d", "3-ranks-empty-shard"],
+)
+def test_batch_norm_statistics_are_per_rank_and_rank_0s_running_statistics_everywhere(
+    ranks, n, dense_norm
+):
+    """Each rank normalises its own rows (as DDP without SyncBatchNorm), so the weights are
+    not one process's; the running statistics are rank 0's on every rank after every step
+    (every rank ends with the very same bits, buffers included), and the checkpoint holds
+    them. 50 rows in batches of 16 over 3 ranks: the last batch of 2 leaves rank 2 without
+    rows (it trains rows 0 and 1 with weight 0: batch norm needs two)."""
+    data = images(n)
+    build = lambda: bn_cnn(dense_norm=dense_norm)  # noqa: E731
+    with fd.config.use_pure():
+        single, _, steps = train(fd.distributed.SingleProcess(), build, data, "adam")
+        results = run_fake(ranks, train, build, data, "adam", timeout=300)
+    first = results[0][0]
+    n_params = len(build().build((1, 6, 6)).params())
+    assert len(first) == n_params + (9 if dense_norm else 6)  # get_weights: params, buffers
+    for weights, _, iterations in results:
+        assert iterations == steps
+        assert all(np.array_equal(p, q) for p, q in zip(weights, first, strict=True))
+    assert int(first[n_params + 2]) == steps  # num_batches_tracked of the first batch norm
+    assert relative(first[:n_params], single[:n_params]) > 1e-9  # per-rank statistics
