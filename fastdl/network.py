@@ -260,12 +260,14 @@ class NeuralNetwork:
         state = self.rng.bit_generator.state
         fresh = [layer for layer in self.layers if layer.first]
         carried = carried_states(self.layers)
-        prediction = self.forward(x, inference=False)
         try:
+            prediction = self.forward(x, inference=False)
             loss = self.loss.forward(prediction, y)
         except (ValueError, TypeError):
-            # The labels were refused: undo this pass's random draws (initialisation, dropout)
-            # and the state it moved on, so a rejected call leaves the network as it was.
+            # A layer refused the input or the loss the labels: undo this pass's random draws
+            # (initialisation, dropout) and the state it moved on (carried recurrent state,
+            # batch norm's running statistics in the layers before the one that refused), so
+            # a rejected call leaves the network as it was.
             self.rng.bit_generator.state = state
             restore_states(carried)
             for layer in fresh:

@@ -212,8 +212,11 @@ class OneCycle(Schedule):
         self.three_phase = three_phase
         self.cycle_momentum = cycle_momentum
         self.cycles_momentum = cycle_momentum
-        self.base_momentum = _number(where, "base_momentum", base_momentum, 0.0, 1.0)
-        self.max_momentum = _number(where, "max_momentum", max_momentum, 0.0, 1.0)
+        # [0, 1): the optimizers refuse a momentum (or Adam's β₁) of 1 — it never forgets
+        for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
+            if _number(where, name, value, 0.0, 1.0) == 1.0:
+                raise ValueError(f"{where}: {name} must be in [0, 1), got {float(value)}")
+        self.base_momentum, self.max_momentum = float(base_momentum), float(max_momentum)
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor
 

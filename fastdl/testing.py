@@ -145,6 +145,9 @@ def gradcheck(
             raise ValueError("gradcheck: a NeuralNetwork needs target=")
         if obj.dtype != np.float64:
             raise TypeError(f"gradcheck: build the network with dtype=np.float64, not {obj.dtype}")
+        if any(layer.first for layer in obj.layers):  # set up first, so the buffers exist
+            obj.forward(x, inference=True)  # to be kept; a new network's state starts at zero
+            obj.reset_state()
         carried = carried_states(obj.layers)
         obj.forward(x, inference=True)  # set the layers up
         rng = obj.rng
@@ -185,8 +188,11 @@ def gradcheck(
 
     if isinstance(obj, Layer) and obj.first and not obj.float_input and obj.dtype is None:
         obj.bind(np.random.default_rng(0), np.float64)  # integer-input layer: float64 params
+    if isinstance(obj, Layer) and obj.first:  # set up first, so the buffers exist to be kept
+        obj.forward(x, inference=True)
+        obj.reset_state()
     carried = carried_states([obj]) if isinstance(obj, Layer) else []
-    out = obj.forward(x, inference)  # sets a layer up on first use
+    out = obj.forward(x, inference)
     rng = _generator_of(obj)
     state = rng.bit_generator.state if rng is not None else None
     proj = np.random.default_rng(seed).standard_normal(out.shape)

@@ -19,7 +19,8 @@ fastdl layer                     modules
 ``BatchNorm1D``                  ``BatchNorm1d`` (on ``(N, D)``) or fastdl.interop.torch's
                                  ``SequenceBatchNorm1d`` (on ``(N, T, D)``: ``BatchNorm1d``
                                  over the last axis), [activation]
-``Flatten`` / ``Reshape``        ``Flatten()`` / ``Unflatten(1, target_shape)``
+``Flatten`` / ``Reshape``        ``Flatten()`` / ``Unflatten(1, target_shape)`` (after a
+                                 ``Flatten()`` when the input has more than 2 axes)
 ``Embedding``                    ``Embedding``
 ``RNNLayer``, ``GRULayer``,      fastdl.interop.torch's ``RNNLayer`` / ``GRULayer`` /
 ``LSTMLayer``                    ``LSTMLayer`` (``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` with
@@ -282,7 +283,9 @@ class _Flatten:
 
 class _Reshape:
     def modules(self, i, layer):
-        return [("Unflatten", {"dim": 1, "unflattened_size": tuple(layer.target_shape)}, ())]
+        unflatten = ("Unflatten", {"dim": 1, "unflattened_size": tuple(layer.target_shape)}, ())
+        # Unflatten splits axis 1 only: an input of more axes is flattened first
+        return ([("Flatten", {}, ())] if layer.input_ndim > 2 else []) + [unflatten]
 
 
 class _Embedding:

@@ -104,6 +104,23 @@ class _Hooks(CallbackList):
                 trainer._stopped_by = type(cb).__name__
 
 
+def _check_shards(net, n_train: int, batch_size: int, size: int) -> None:
+    """Refuse, before training, a data-parallel run in which some process would train a
+    layer that needs two rows (BatchNorm1D) on one row of a batch (a full one or the last)."""
+    needy = [layer.name for layer in net.layers if layer.needs_two_rows]
+    if not needy:
+        return
+    for rows in {batch_size, n_train % batch_size or batch_size}:
+        base, extra = divmod(rows, size)
+        if (base == 1 and extra < size) or (base == 0 and extra > 0):
+            raise ValueError(
+                f"Trainer.fit: a batch of {rows} rows over {size} processes leaves some "
+                f"process one row, on which {needy[0]} cannot train; choose a batch_size "
+                f"(and a training set size) whose batches give every process 0 or at least "
+                "2 rows"
+            )
+
+
 class Trainer:
     """Train ``net`` with ``optim``.
 
@@ -348,6 +365,7 @@ class Trainer:
                     f"Trainer.fit: stateful=True over {comm.size} processes needs at least one "
                     f"stream per process; batch_size={batch_size} streams are too few"
                 )
+            _check_shards(net, len(x_train), batch_size, comm.size)
             if comm.rank != 0:  # process 0 speaks and writes for all
                 verbose, checkpoint = 0, None
         user = CallbackList(callbacks or ())
@@ -369,6 +387,11 @@ class Trainer:
                 net.loss.forward(net.forward(x_test[:1], inference=True), y_test[:1])
                 self._check_labels(y_test, "test")
         net.reset_state()  # the checking passes must not leave state in stateful layers
+        batches = -(-len(x_train) // batch_size)
+        for callback in user:  # a callback may refuse the run while nothing has changed yet
+            check = getattr(callback, "check", None)
+            if check is not None:
+                check(self, {"epochs": epochs, "batches": batches})
         if restart and saved is None:
             if progress is not None and net.params() and optim.iterations:
                 progress.note("fit: restart=True re-initialises the trained weights "
@@ -396,7 +419,6 @@ class Trainer:
             ckpt.restore(self, *saved, run, settings, resume, hooks)
             if comm is not None:
                 dp.broadcast_params(net, comm)
-        batches = -(-len(x_train) // batch_size)
         hooks.call("on_train_begin", self, {
             "epochs": epochs, "epoch": run.epoch, "batches": batches, "n_train": len(x_train),
             "batch_size": batch_size, "resumed": saved is not None,

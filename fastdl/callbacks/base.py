@@ -24,6 +24,9 @@ on_train_end          history (the History), epoch (the last that ran), stopped_
 
 A callback stops the run by setting ``trainer.stop_training = True``: ``fit`` finishes the
 batch in progress, evaluates that (possibly partial) epoch, and ends as after early stopping.
+A callback that can refuse a run gives ``check(trainer, plan)`` (``plan``: epochs, batches):
+``fit`` calls it after checking its data and before anything changes — before a restart
+re-initialises the weights or a resume restores a checkpoint — so a refusal loses nothing.
 """
 
 from __future__ import annotations

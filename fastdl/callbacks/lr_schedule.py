@@ -68,7 +68,11 @@ class LRScheduler(Callback):
         self._planned: Schedule | None = None  # the schedule with fit's lengths filled in
         self._batches = 0
 
-    def on_train_begin(self, trainer, logs: dict) -> None:
+    def check(self, trainer, plan: dict) -> Schedule:
+        """Refuse a run this schedule cannot drive, before ``fit`` changes anything (it calls
+        this before a restart re-initialises the weights or a resume restores a checkpoint).
+        ``plan``: ``{"epochs", "batches"}`` (batches per epoch). Returns the schedule with
+        the lengths it left to fit filled in."""
         optim = trainer.optim
         name = type(optim).__name__
         if optim.decay_type is not None:
@@ -82,9 +86,12 @@ class LRScheduler(Callback):
                 f"LRScheduler: {self.schedule!r} cycles momentum, and {name} has none; "
                 "pass cycle_momentum=False (or use SGDMomentum, Adam or AdamW)"
             )
+        steps = plan["epochs"] * plan["batches"] if self.per == "batch" else plan["epochs"]
+        return self.schedule.with_total(steps)
+
+    def on_train_begin(self, trainer, logs: dict) -> None:
+        self._planned = self.check(trainer, logs)
         self._batches = logs["batches"]
-        steps = logs["epochs"] * logs["batches"] if self.per == "batch" else logs["epochs"]
-        self._planned = self.schedule.with_total(steps)
         if not logs["resumed"]:
             self.step, self.last_lr = -1, None
 

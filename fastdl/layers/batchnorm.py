@@ -223,7 +223,8 @@ class BatchNorm1D(_BatchNorm):
 
     Shape
     -----
-    - Input: ``(N, D)``, N >= 2 when training; or ``(N, T, D)``, N·T >= 2.
+    - Input: ``(N, D)``, N >= 2 when training; or ``(N, T, D)``, N·T >= 2 (``fit`` asks for
+      batches of at least 2 rows either way: it checks before it knows T).
     - Output: the input's shape.
     - Parameters: ``gamma``, ``beta`` ``(D,)``. Buffers: ``running_mean``, ``running_var``
       ``(D,)``, ``num_batches_tracked``.

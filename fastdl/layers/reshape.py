@@ -47,6 +47,7 @@ class Reshape(Layer):
                 f"got {target_shape!r}"
             )
         self.target_shape = tuple(positive_int("Reshape", "target_shape", d) for d in target_shape)
+        self.input_ndim: int | None = None  # set up: the number of axes of its input
 
     def get_config(self) -> dict:
         return {"target_shape": self.target_shape}
@@ -61,4 +62,9 @@ class Reshape(Layer):
             )
 
     def _setup_layer(self, x: np.ndarray) -> None:
+        self.input_ndim = x.ndim
         self.operations = [ReshapeOp(self.target_shape)]
+
+    def reset(self) -> None:
+        super().reset()
+        self.input_ndim = None

@@ -457,3 +457,29 @@ def test_the_state_dict_round_trips():
     other.load_state_dict(json.loads(json.dumps(cb.state_dict())))
     assert (other.step, other.last_lr) == (7, 0.01)
     assert isinstance(cb.schedule, Schedule)
+
+
+def test_a_refused_schedule_leaves_the_trained_weights(rng):
+    """The scheduler's refusals come before fit's restart, so trained weights survive them."""
+    net = fd.NeuralNetwork([fd.Dense(4, activation=fd.Tanh()), fd.Dense(2)],
+                           fd.SoftmaxCrossEntropy(), seed=0)  # fmt: skip
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 32)
+    fd.Trainer(net, fd.SGD(0.1)).fit(x, y, epochs=2, batch_size=8, verbose=0)
+    trained = net.get_weights()
+    too_short = fd.callbacks.LRScheduler(fd.schedules.OneCycle(0.1, total_steps=5))
+    for optim, callback in [(fd.Adam(0.01), too_short),
+                            (fd.SGD(0.1), fd.callbacks.LRScheduler(fd.schedules.OneCycle(0.1))),
+                            (fd.SGD(0.1, final_lr=0.01, decay_type="linear"),
+                             fd.callbacks.LRScheduler(fd.schedules.Cosine()))]:  # fmt: skip
+        with pytest.raises(ValueError):
+            fd.Trainer(net, optim).fit(x, y, epochs=2, batch_size=8, verbose=0,
+                                       callbacks=[callback])  # fmt: skip
+        for before, after in zip(trained, net.get_weights(), strict=True):
+            np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("name", ["base_momentum", "max_momentum"])
+def test_one_cycle_refuses_a_momentum_of_one(name):
+    with pytest.raises(ValueError, match=f"OneCycle: {name} must be in \\[0, 1\\), got 1.0"):
+        fd.schedules.OneCycle(0.1, **{name: 1.0})

@@ -220,6 +220,9 @@ def fastdl_cases():
     if Reshape is not None:
         c.append(("Reshape", lambda: [fd.Dense(12), Reshape((3, 2, 2)), fd.Conv2D(2, 1)], (4, 5),
                   True))  # fmt: skip
+        # a 3-D input: Unflatten splits axis 1 only, so the module flattens first
+        c.append(("Reshape-3d", lambda: [fd.Dense(6), Reshape((3, 12)), fd.Dense(3)], SEQ,
+                  True))  # fmt: skip
     return c
 
 

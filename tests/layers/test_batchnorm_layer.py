@@ -547,3 +547,34 @@ def test_fit_refuses_a_last_batch_of_one_row_before_training(rng):
         fd.Trainer(net, fd.SGD(0.1)).fit(x, y, epochs=1, batch_size=4, verbose=0)
     assert net.layers[0].first  # nothing was set up, nothing trained
     fd.Trainer(net, fd.SGD(0.1)).fit(x, y, epochs=1, batch_size=3, verbose=0)  # 3 + 3 + 3
+
+
+def test_a_batch_refused_by_a_later_layer_leaves_the_running_statistics(rng):
+    net = fd.NeuralNetwork(
+        [fd.Conv2D(3, 3), fd.BatchNorm2D(activation=fd.ReLU()), fd.Flatten(), fd.Dense(4),
+         fd.BatchNorm1D(), fd.Dense(2)],
+        fd.SoftmaxCrossEntropy(), seed=0,
+    )  # fmt: skip
+    x = rng.standard_normal((4, 1, 5, 5)).astype(np.float32)
+    y = rng.integers(0, 2, 4)
+    net.train_batch(x, y)
+    before = [b.copy() for b in net.buffers()]
+    rng_state = net.rng.bit_generator.state
+    with pytest.raises(ValueError, match="BatchNorm1D: expected more than 1 value per channel"):
+        net.train_batch(x[:1], y[:1])  # BatchNorm2D takes it (25 values), BatchNorm1D refuses
+    for a, b in zip(before, net.buffers(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert net.rng.bit_generator.state == rng_state
+
+
+def test_gradcheck_of_a_new_layer_or_network_leaves_the_running_statistics(rng):
+    from fastdl.testing import gradcheck
+
+    layer = BatchNorm1D()
+    gradcheck(layer, rng.standard_normal((5, 3)))
+    assert layer.num_batches_tracked == 0
+    np.testing.assert_array_equal(layer.running_mean, np.zeros(3))
+    net = fd.NeuralNetwork([fd.Dense(4), BatchNorm1D(), fd.Dense(2)], fd.MeanSquaredError(),
+                           seed=0, dtype=np.float64)  # fmt: skip
+    gradcheck(net, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+    assert net.layers[1].num_batches_tracked == 0

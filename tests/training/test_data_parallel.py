@@ -213,3 +213,22 @@ def test_batch_norm_statistics_are_per_rank_and_rank_0s_running_statistics_every
         assert all(np.array_equal(p, q) for p, q in zip(weights, first, strict=True))
     assert int(first[n_params + 2]) == steps  # num_batches_tracked of the first batch norm
     assert relative(first[:n_params], single[:n_params]) > 1e-9  # per-rank statistics
+
+
+@pytest.mark.parametrize(("ranks", "n", "batch"), [(3, 50, 16), (2, 48, 3), (4, 64, 6)])
+def test_one_row_shards_for_batchnorm1d_are_refused_before_training(ranks, n, batch):
+    """50 rows in batches of 16 over 3 ranks: the last batch of 2 gives ranks 0 and 1 one row
+    each; batches of 3 over 2 ranks: rank 1 gets one row of every batch; 6 over 4: ranks 2
+    and 3. BatchNorm1D cannot train on one row, so fit says so on every rank, up front."""
+    data = images(n)
+
+    def run(comm):
+        net = bn_cnn(dense_norm=True)
+        with pytest.raises(ValueError, match="leaves some process one row, on which "
+                           "BatchNorm1D cannot train"):  # fmt: skip
+            fd.Trainer(net, fd.Adam(0.01), distributed=comm).fit(
+                *data, epochs=1, batch_size=batch, verbose=0)  # fmt: skip
+        return net.layers[0].first  # nothing was set up
+
+    with fd.config.use_pure():
+        assert run_fake(ranks, run, timeout=120) == [True] * ranks
