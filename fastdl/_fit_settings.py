@@ -133,6 +133,34 @@ def try_augment(augment, x) -> None:
         )
 
 
+def check_rows(net, n_train: int, batch_size: int, processes: int) -> None:
+    """Refuse, before training, a run in which a layer that needs two rows (BatchNorm1D)
+    would train on one: a batch of one row, or — over several processes, each taking its
+    shard of every batch (full ones and the last) — a shard of one row."""
+    needy = [layer.name for layer in net.layers if layer.needs_two_rows]
+    if not needy:
+        return
+    last = n_train % batch_size or batch_size
+    if processes == 1:
+        if 1 in (batch_size, last):
+            raise ValueError(
+                f"Trainer.fit: {needy[0]} cannot train on a batch of one row, and "
+                f"{n_train} training rows in batches of {batch_size} "
+                f"{'are all' if batch_size == 1 else 'leave a last batch of'} one row: choose "
+                "another batch_size, or leave one row out"
+            )
+        return
+    for rows in {batch_size, last}:
+        base, extra = divmod(rows, processes)
+        if (base == 1 and extra < processes) or (base == 0 and extra > 0):
+            raise ValueError(
+                f"Trainer.fit: a batch of {rows} rows over {processes} processes leaves some "
+                f"process one row, on which {needy[0]} cannot train; choose a batch_size "
+                "(and a training set size) whose batches give every process 0 or at least "
+                "2 rows"
+            )
+
+
 def fit_settings(net, x_train, y_train, x_test, y_test, *, epochs, eval_every, batch_size, seed,
                  early_stopping, verbose, patience, eval_batch_size, checkpoint,
                  checkpoint_every, shuffle, stateful, validation_split,
@@ -167,14 +195,6 @@ def fit_settings(net, x_train, y_train, x_test, y_test, *, epochs, eval_every, b
         raise ValueError(
             f"Trainer.fit: stateful=True evaluates {batch_size} streams at a time, but "
             f"x_test has {len(x_test)} rows, not a multiple of {batch_size}"
-        )
-    needy = [layer.name for layer in net.layers if layer.needs_two_rows]
-    if needy and (batch_size == 1 or len(x_train) % batch_size == 1):
-        raise ValueError(
-            f"Trainer.fit: {needy[0]} cannot train on a batch of one row, and "
-            f"{len(x_train)} training rows in batches of {batch_size} "
-            f"{'are all' if batch_size == 1 else 'leave a last batch of'} one row: choose "
-            "another batch_size, or leave one row out"
         )
     if checkpoint_every is not None:
         checkpoint_every = positive_int("Trainer.fit", "checkpoint_every", checkpoint_every)

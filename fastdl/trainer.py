@@ -29,7 +29,7 @@ import numpy as np
 from fastdl import _data_parallel as dp
 from fastdl import checkpoint as ckpt
 from fastdl._checks import positive_int
-from fastdl._fit_settings import check_xy, fit_settings, try_augment
+from fastdl._fit_settings import check_rows, check_xy, fit_settings, try_augment
 from fastdl.callbacks.base import Callback, CallbackList
 from fastdl.callbacks.checkpointing import Checkpointing
 from fastdl.callbacks.early_stopping import EarlyStopping
@@ -102,23 +102,6 @@ class _Hooks(CallbackList):
             getattr(cb, hook)(trainer, logs)
             if trainer.stop_training and not was and trainer._stopped_by is None:
                 trainer._stopped_by = type(cb).__name__
-
-
-def _check_shards(net, n_train: int, batch_size: int, size: int) -> None:
-    """Refuse, before training, a data-parallel run in which some process would train a
-    layer that needs two rows (BatchNorm1D) on one row of a batch (a full one or the last)."""
-    needy = [layer.name for layer in net.layers if layer.needs_two_rows]
-    if not needy:
-        return
-    for rows in {batch_size, n_train % batch_size or batch_size}:
-        base, extra = divmod(rows, size)
-        if (base == 1 and extra < size) or (base == 0 and extra > 0):
-            raise ValueError(
-                f"Trainer.fit: a batch of {rows} rows over {size} processes leaves some "
-                f"process one row, on which {needy[0]} cannot train; choose a batch_size "
-                f"(and a training set size) whose batches give every process 0 or at least "
-                "2 rows"
-            )
 
 
 class Trainer:
@@ -359,13 +342,13 @@ class Trainer:
         x_train, y_train, x_test, y_test = data
         epochs, batch_size = settings["epochs"], settings["batch_size"]
         comm = self._comm
+        check_rows(net, len(x_train), batch_size, 1 if comm is None else comm.size)
         if comm is not None:
             if stateful and batch_size < comm.size:
                 raise ValueError(
                     f"Trainer.fit: stateful=True over {comm.size} processes needs at least one "
                     f"stream per process; batch_size={batch_size} streams are too few"
                 )
-            _check_shards(net, len(x_train), batch_size, comm.size)
             if comm.rank != 0:  # process 0 speaks and writes for all
                 verbose, checkpoint = 0, None
         user = CallbackList(callbacks or ())

@@ -45,6 +45,7 @@ from fastdl.recipes.arguments import positive_float
 from fastdl.recipes.training_flags import (
     TrainingTime,
     add_training_flags,
+    announce,
     finish,
     fit_options,
     running,
@@ -181,12 +182,7 @@ def main(argv: list[str] | None = None) -> float:
     with running(args):
         net = build(args.seed)
         optim = fd.SGDMomentum(lr=args.lr, momentum=args.momentum)
-        print(
-            f"autoencoder: {len(x_train)} training images, batch {args.batch_size}, "
-            f"{args.epochs} epoch(s), {'pure NumPy' if fd.config.pure() else 'numba'} kernels, "
-            f"{fd.config.get_num_threads()} thread(s)",
-            flush=True,
-        )
+        announce("autoencoder", len(x_train), args.batch_size, args.epochs)
         clock = TrainingTime()
         wall = time.perf_counter()
         history = fd.Trainer(net, optim).fit(

@@ -29,6 +29,7 @@ from fastdl.recipes.arguments import positive_float
 from fastdl.recipes.training_flags import (
     TrainingTime,
     add_training_flags,
+    announce,
     finish,
     fit_options,
     running,
@@ -96,12 +97,7 @@ def main(argv: list[str] | None = None) -> float:
             decay = {"final_lr": args.lr * args.gamma ** (args.epochs - 1),
                      "decay_type": "exponential"}  # fmt: skip
         optim = fd.Adadelta(lr=args.lr, **decay)
-        print(
-            f"mnist-cnn: {len(x_train)} training images, batch {args.batch_size}, "
-            f"{args.epochs} epoch(s), {'pure NumPy' if fd.config.pure() else 'numba'} kernels, "
-            f"{fd.config.get_num_threads()} thread(s)",
-            flush=True,
-        )
+        announce("mnist-cnn", len(x_train), args.batch_size, args.epochs)
         clock = TrainingTime()
         wall = time.perf_counter()
         # As PyTorch's example: evaluate after every epoch, end on the last epoch's weights.

@@ -36,7 +36,13 @@ import numpy as np
 import fastdl as fd
 from fastdl.datasets import load_mnist
 from fastdl.recipes import mnist_cnn
-from fastdl.recipes.training_flags import add_training_flags, finish, fit_options, running
+from fastdl.recipes.training_flags import (
+    add_training_flags,
+    announce,
+    finish,
+    fit_options,
+    running,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,9 +169,8 @@ def main(argv: list[str] | None = None) -> list[float]:
 
     accuracies = []
     with running(args):
-        print(f"mnist-fast ({args.variant}): {len(x_train)} training images, batch {batch_size}, "
-              f"{epochs} epoch(s), max lr {lr}, {'pure NumPy' if fd.config.pure() else 'numba'} "
-              f"kernels, {fd.config.get_num_threads()} thread(s)", flush=True)  # fmt: skip
+        announce(f"mnist-fast ({args.variant})", len(x_train), batch_size, epochs,
+                 f"max lr {lr}")  # fmt: skip
         print(f"data loading {loading:.1f} s (not counted)", flush=True)
         print(f"warm-up {warm_up(args.variant, batch_size):.1f} s: compiling, or loading the "
               "compiled kernels from numba's cache (not counted)", flush=True)  # fmt: skip

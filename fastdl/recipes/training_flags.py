@@ -26,7 +26,7 @@ import contextlib
 import fastdl as fd
 from fastdl.recipes.arguments import positive_float, positive_int
 
-__all__ = ["add_training_flags", "fit_options", "running", "finish", "TrainingTime"]
+__all__ = ["add_training_flags", "fit_options", "running", "announce", "finish", "TrainingTime"]
 
 
 def add_training_flags(
@@ -81,6 +81,15 @@ def running(args):
         fd.set_num_threads(args.threads)
     with fd.config.use_pure(True) if args.pure else contextlib.nullcontext():
         yield
+
+
+def announce(name: str, n_train: int, batch_size: int, epochs: int, extra: str = "") -> None:
+    """Print the run's first line: data, batch, epochs (``extra`` after them), which kernels
+    run and on how many threads. Call it inside :func:`running`, which sets both."""
+    kernels = "pure NumPy" if fd.config.pure() else "numba"
+    print(f"{name}: {n_train} training images, batch {batch_size}, {epochs} epoch(s), "
+          f"{extra + ', ' if extra else ''}{kernels} kernels, "
+          f"{fd.config.get_num_threads()} thread(s)", flush=True)  # fmt: skip
 
 
 def finish(args, name: str, history, net, optim) -> None:

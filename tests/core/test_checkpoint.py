@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interruptions import Stop, fail_at_batch
 from scripted_losses import NaNOnCall
 
 import fastdl as fd
@@ -53,27 +54,13 @@ def same(a, b):
     return all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.parametrize("fail_at", [1, 3, 6, 7, 12, 17, 18])
-def test_resuming_after_a_failure_at_any_batch_is_bitwise_the_same(fail_at, tmp_path,
-                                                                    monkeypatch):  # fmt: skip
+def test_resuming_after_a_failure_at_any_batch_is_bitwise_the_same(fail_at, tmp_path):
     want, want_history = uninterrupted()
     x, y = cnn_data()
     path = tmp_path / "run.ckpt"
     net = cnn()
-    calls = {"n": 0}
-    real = net.train_batch
-
-    def failing(xb, yb):
-        calls["n"] += 1
-        if calls["n"] == fail_at:
-            raise Stop
-        return real(xb, yb)
-
-    monkeypatch.setattr(net, "train_batch", failing)
+    fail_at_batch(net, fail_at)
     with pytest.raises(Stop):
         fd.Trainer(net, optimizer()).fit(x, y, x[:30], y[:30], checkpoint=path,
                                          checkpoint_every=2, **FIT)  # fmt: skip
@@ -99,7 +86,7 @@ def bn_cnn():
 
 @pytest.mark.parametrize("fail_at", [3, 7, 12])
 def test_a_resumed_run_with_batch_norm_ends_bit_for_bit_with_its_running_statistics(
-    fail_at, tmp_path, monkeypatch
+    fail_at, tmp_path
 ):
     """The checkpoint keeps the running statistics (and the best evaluation's, with the
     weights: early stopping restores both), so the resumed run normalises, evaluates and
@@ -111,16 +98,7 @@ def test_a_resumed_run_with_batch_norm_ends_bit_for_bit_with_its_running_statist
     assert len(want) == len(want_net.params()) + 9  # the buffers are in get_weights
     path = tmp_path / "run.ckpt"
     net = bn_cnn()
-    calls = {"n": 0}
-    real = net.train_batch
-
-    def failing(xb, yb):
-        calls["n"] += 1
-        if calls["n"] == fail_at:
-            raise Stop
-        return real(xb, yb)
-
-    monkeypatch.setattr(net, "train_batch", failing)
+    fail_at_batch(net, fail_at)
     with pytest.raises(Stop):
         fd.Trainer(net, optimizer()).fit(x, y, x[:30], y[:30], checkpoint=path,
                                          checkpoint_every=2, **FIT)  # fmt: skip

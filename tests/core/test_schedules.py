@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from interruptions import Stop, fail_at_batch
 
 import fastdl as fd
 from fastdl.callbacks import LRScheduler
@@ -386,24 +387,12 @@ def test_the_books_decay_still_works_in_fit():
 # -- checkpoints -------------------------------------------------------------------------------
 
 
-class Stop(Exception):
-    pass
-
-
 def schedule_run(schedule, per, optim, path=None, resume=None, fail_at=None, **extra):
     x, y = small_data()
     net = small_net()
     used = Used()
     if fail_at is not None:
-        calls, real = {"n": 0}, net.train_batch
-
-        def failing(xb, yb):
-            calls["n"] += 1
-            if calls["n"] == fail_at:
-                raise Stop
-            return real(xb, yb)
-
-        net.train_batch = failing
+        fail_at_batch(net, fail_at)
     cbs = [LRScheduler(schedule, per), used]
     fd.Trainer(net, optim).fit(x, y, x[:20], y[:20], callbacks=cbs, checkpoint=path,
                                checkpoint_every=3 if path else None, resume=resume,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from interruptions import Stop, fail_at_batch
 from naive_augment import translate as naive_translate
 
 import fastdl as fd
@@ -127,26 +128,13 @@ def test_the_generator_is_fits_own_and_the_trial_call_has_its_own():
 # -- resume bit for bit ------------------------------------------------------------------------
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.parametrize("fail_at", [1, 4, 6, 7, 13])
-def test_resuming_mid_epoch_continues_bit_for_bit(fail_at, tmp_path, monkeypatch):
+def test_resuming_mid_epoch_continues_bit_for_bit(fail_at, tmp_path):
     want, want_history = fit(fd.augment.RandomTranslate(2))
     x, y = data()
     path = tmp_path / "run.ckpt"
     net = cnn()
-    calls = {"n": 0}
-    real = net.train_batch
-
-    def failing(xb, yb):
-        calls["n"] += 1
-        if calls["n"] == fail_at:
-            raise Stop
-        return real(xb, yb)
-
-    monkeypatch.setattr(net, "train_batch", failing)
+    fail_at_batch(net, fail_at)
     with pytest.raises(Stop):
         fd.Trainer(net, fd.SGDMomentum(0.05)).fit(
             x, y, x[:30], y[:30], **FIT, checkpoint=path, checkpoint_every=2,
