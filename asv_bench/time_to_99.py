@@ -25,8 +25,7 @@ import time
 import numpy as np
 
 import fastdl as fd
-from fastdl.datasets import load_mnist
-from fastdl.recipes import mnist_cnn, mnist_fast
+from fastdl.recipes import mnist_fast
 
 
 def _torch_run(torch, seed, data, epochs, batch_size, lr, smoothing):
@@ -91,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         torch = None
         print("time_to_99: torch is not installed (pip install torch==2.13.0): fastdl only")
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    data = ((mnist_cnn.prepare(x_train), y_train.astype(np.int64)),
-            (mnist_cnn.prepare(x_test), y_test.astype(np.int64)))  # fmt: skip
+    data = mnist_fast.load_data()
     mnist_fast.warm_up("final", v.batch_size)
     if torch is not None:
         _torch_warm_up(torch, v.batch_size)

@@ -16,8 +16,7 @@ import argparse
 
 import numpy as np
 
-from fastdl.datasets import load_mnist
-from fastdl.recipes import mnist_cnn, mnist_fast
+from fastdl.recipes import mnist_fast
 
 
 def main(argv: list[str] | None = None) -> list[tuple]:
@@ -25,16 +24,7 @@ def main(argv: list[str] | None = None) -> list[tuple]:
     parser.add_argument("--seeds", type=mnist_fast._seeds, default=[0, 1])
     parser.add_argument("--smoke", action="store_true", help="seconds: 2,048 images, 1 epoch")
     args = parser.parse_args(argv)
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    if args.smoke:
-        x_train, y_train, x_test, y_test = (
-            x_train[:2048],
-            y_train[:2048],
-            x_test[:1000],
-            y_test[:1000],
-        )
-    data = ((mnist_cnn.prepare(x_train), y_train.astype(np.int64)),
-            (mnist_cnn.prepare(x_test), y_test.astype(np.int64)))  # fmt: skip
+    data = mnist_fast.load_data(smoke=args.smoke)
     rows = []
     for name, v in mnist_fast.VARIANTS.items():
         epochs = 1 if args.smoke else v.epochs

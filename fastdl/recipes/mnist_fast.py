@@ -92,6 +92,22 @@ def build(seed: int = 0, variant: str = "final", label_smoothing: float | None =
     )
 
 
+def load_data(path=None, smoke: bool = False):
+    """MNIST, prepared as the reference CNN's (:func:`fastdl.recipes.mnist_cnn.prepare`):
+    ``((x_train, y_train), (x_test, y_test))``, float32 NCHW images and int64 labels;
+    ``smoke=True`` keeps the first 2,048 training and 1,000 test images."""
+    (x_train, y_train), (x_test, y_test) = load_mnist(path)
+    if smoke:
+        x_train, y_train, x_test, y_test = (
+            x_train[:2048],
+            y_train[:2048],
+            x_test[:1000],
+            y_test[:1000],
+        )
+    return ((mnist_cnn.prepare(x_train), y_train.astype(np.int64)),
+            (mnist_cnn.prepare(x_test), y_test.astype(np.int64)))  # fmt: skip
+
+
 def warm_up(variant: str, batch_size: int) -> float:
     """Compile (or load from numba's cache) every kernel a run uses: one training batch and
     one evaluation of a throwaway network. Returns the seconds it took."""
@@ -155,21 +171,13 @@ def main(argv: list[str] | None = None) -> list[float]:
     seeds = args.seeds or [args.seed]
 
     start = time.perf_counter()
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.data)
-    if args.smoke:
-        x_train, y_train, x_test, y_test = (
-            x_train[:2048],
-            y_train[:2048],
-            x_test[:1000],
-            y_test[:1000],
-        )
-    data = ((mnist_cnn.prepare(x_train), y_train.astype(np.int64)),
-            (mnist_cnn.prepare(x_test), y_test.astype(np.int64)))  # fmt: skip
+    data = load_data(args.data, smoke=args.smoke)
+    n_train = len(data[0][0])
     loading = time.perf_counter() - start
 
     accuracies = []
     with running(args):
-        announce(f"mnist-fast ({args.variant})", len(x_train), batch_size, epochs,
+        announce(f"mnist-fast ({args.variant})", n_train, batch_size, epochs,
                  f"max lr {lr}")  # fmt: skip
         print(f"data loading {loading:.1f} s (not counted)", flush=True)
         print(f"warm-up {warm_up(args.variant, batch_size):.1f} s: compiling, or loading the "
