@@ -1,4 +1,4 @@
-"""Tabular regression data: the Boston and California housing files, as float32 arrays."""
+"""Tabular regression data: the Boston and California housing files, as float arrays."""
 
 import os
 from pathlib import Path
@@ -34,7 +34,7 @@ def _numbers(line: str) -> bool:
     return True
 
 
-def load_boston(path):
+def load_boston(path=None, dtype=np.float32):
     """Load the Boston housing regression data (506 towns, 13 features, median home value).
 
     This is the data set of the book's chapters 2-4, formerly ``sklearn.datasets.load_boston``.
@@ -48,37 +48,58 @@ def load_boston(path):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str or os.PathLike, optional
         The CSV file (``BostonHousing.csv``: a header line ``crim,zn,...,medv`` then 14
         comma-separated numbers per line; quoted numbers such as ``"0"`` are accepted), or
-        the folder holding it. A file without the header line is also accepted.
+        the folder holding it. A file without the header line is also accepted. By default
+        ``$FASTDL_DATA/boston/BostonHousing.csv``, as :func:`load_mnist` looks in
+        ``$FASTDL_DATA/mnist/`` (there is nothing to download: the file is not published
+        with a checksum anywhere this machine can reach).
+    dtype : float32 or float64, default float32
+        float64 keeps the file's numbers exactly as the book's float64 arithmetic read them.
 
     Returns
     -------
-    x : ndarray of float32, shape (N, 13)
+    x : ndarray of ``dtype``, shape (N, 13)
         Features in the order of ``BOSTON_FEATURES`` (N = 506 for the standard file).
-    y : ndarray of float32, shape (N,)
+    y : ndarray of ``dtype``, shape (N,)
         ``medv``, median value of owner-occupied homes in $1000s.
 
     Raises
     ------
     TypeError
-        ``path`` is not a str or os.PathLike.
+        ``path`` is not a str or os.PathLike, or ``dtype`` is not float32 or float64.
     FileNotFoundError
-        No such file.
+        No such file, or no ``path`` and no ``FASTDL_DATA``.
     ValueError
         Not 14 numeric columns, an unexpected header, a missing or infinite value, a value too
         large for float32, or no rows; the message gives the file's line number (1-based,
         as an editor shows it).
     """
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise TypeError(f"load_boston: dtype must be float32 or float64, got {np.dtype(dtype)}")
+    path = _default_path("load_boston", path, "boston", _BOSTON_FILE)
     table, line_of = _read_table("load_boston", path, _BOSTON_FILE, (*BOSTON_FEATURES, "medv"))
     with np.errstate(over="ignore"):
-        out = table.astype(np.float32)
-    _check_finite("load_boston", path, out, line_of, "a value too large for float32")
+        out = table.astype(dtype)
+    _check_finite("load_boston", path, out, line_of, f"a value too large for {np.dtype(dtype)}")
     return out[:, :13], out[:, 13]
 
 
-def load_california_housing(path):
+def _default_path(func, path, folder, name):
+    """``path``, or ``$FASTDL_DATA/<folder>/<name>`` when it is None."""
+    if path is not None:
+        return path
+    home = os.environ.get("FASTDL_DATA", "") or None  # as inventory.data_home reads it
+    if home is None:
+        raise FileNotFoundError(
+            f"{func}: no path given and FASTDL_DATA is not set; pass the file's path or set "
+            f"FASTDL_DATA to the folder that holds {folder}/{name}"
+        )
+    return Path(home) / folder / name
+
+
+def load_california_housing(path=None):
     """Load the California housing regression data (20,640 block groups of the 1990 census).
 
     Reads ``cal_housing.data``, the file inside the archive that scikit-learn's
@@ -92,10 +113,11 @@ def load_california_housing(path):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str or os.PathLike, optional
         The file ``cal_housing.data`` (no header; 9 comma-separated numbers per line:
         longitude, latitude, housingMedianAge, totalRooms, totalBedrooms, population,
-        households, medianIncome, medianHouseValue), or the folder holding it.
+        households, medianIncome, medianHouseValue), or the folder holding it. By default
+        ``$FASTDL_DATA/california_housing/cal_housing.data``.
 
     Returns
     -------
@@ -116,6 +138,7 @@ def load_california_housing(path):
         number (1-based).
     """
     func = "load_california_housing"
+    path = _default_path(func, path, "california_housing", _CALIFORNIA_FILE)
     table, line_of = _read_table(func, path, _CALIFORNIA_FILE, None, ncols=9)
     (longitude, latitude, age, rooms, bedrooms, population, households, income, value) = table.T
     if np.any(households <= 0):

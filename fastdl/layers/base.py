@@ -136,9 +136,24 @@ class Layer(abc.ABC):
         if self.rng is None:
             self.rng = np.random.default_rng(0)
         self._setup_layer(x)
+        self._check_param_dtypes()
         if self.operations:
             self.operations[0].skip_input_grad = self.skip_input_grad
         self.first = False
+
+    def _check_param_dtypes(self) -> None:
+        """Raise ``TypeError`` here, naming this layer, for a parameter of another dtype than
+        the layer's (a hand-written ``_setup_layer`` that draws float64 weights in a float32
+        network); otherwise the next layer would be blamed for the float64 output."""
+        for op in self.operations:
+            for i, p in enumerate(op.params()):
+                if not isinstance(p, np.ndarray) or p.dtype != self.dtype:
+                    got = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+                    raise TypeError(
+                        f"{self.name}: parameter {i} of {op.name} has dtype {got}, but the "
+                        f"layer computes in {self.dtype} (the network's dtype); create it with "
+                        f"dtype=self.dtype, e.g. rng.standard_normal(shape).astype(self.dtype)"
+                    )
 
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:
         """Run the operations in order; shapes are given by each subclass."""

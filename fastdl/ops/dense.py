@@ -1,6 +1,7 @@
 """The two parameter operations of a dense layer: WeightMultiply and BiasAdd.
 
-Shapes: input ``(..., D)``; weight ``W`` ``(D, H)``; bias ``B`` ``(H,)``; output ``(..., H)``.
+Shapes: input ``(..., D)``; weight ``W`` ``(D, H)``; bias ``B`` ``(H,)`` (or the book's
+``(1, H)``); output ``(..., H)``.
 A 2-D input ``(N, D)`` is the usual case; a 3-D input ``(N, T, D)`` is mapped on its last axis,
 so a dense layer can follow a recurrent one. The products go through
 :func:`fastdl.kernels.matmul.matmul`, which splits them over fastdl's threads.
@@ -61,15 +62,22 @@ class WeightMultiply(ParamOperation):
 class BiasAdd(ParamOperation):
     """``y = x + B``, broadcast over every leading axis.
 
-    Gradients: ``dx = dy``; ``dB = Σ dy`` over every leading axis.
+    Gradients: ``dx = dy``; ``dB = Σ dy`` over every leading axis, shaped like ``B``.
 
     Parameters
     ----------
-    B : ndarray, shape (H,)
+    B : ndarray, shape (H,) or (1, H)
+        The book writes its biases as one row, ``(1, H)``; fastdl's layers use ``(H,)``.
     """
 
+    def __init__(self, B: np.ndarray) -> None:
+        if not isinstance(B, np.ndarray) or not (B.ndim == 1 or (B.ndim == 2 and B.shape[0] == 1)):
+            shape = B.shape if isinstance(B, np.ndarray) else type(B).__name__
+            raise ValueError(f"BiasAdd: expected a bias of shape (H,) or (1, H), got {shape}")
+        super().__init__(B)
+
     def _check_input(self, input_: np.ndarray) -> None:
-        h = self.param.shape[0]
+        h = self.param.shape[-1]
         if input_.ndim < 1 or input_.shape[-1] != h:
             raise ValueError(
                 f"BiasAdd: expected input (..., {h}) for B {self.param.shape}, got {input_.shape}"
@@ -82,4 +90,4 @@ class BiasAdd(ParamOperation):
         return output_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.reshape(-1, self.param.shape[0]).sum(axis=0)
+        return output_grad.reshape(-1, self.param.shape[-1]).sum(axis=0).reshape(self.param.shape)

@@ -109,4 +109,26 @@ def test_missing_file_and_bad_path_type(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_california_housing(tmp_path)  # folder without cal_housing.data
     with pytest.raises(TypeError, match="load_boston: path must be a str or os.PathLike"):
-        load_boston(None)
+        load_boston(3)
+    with pytest.raises(TypeError, match="load_boston: dtype must be float32 or float64"):
+        load_boston(tmp_path, dtype=np.int64)
+
+
+def test_default_path_is_fastdl_data(shared_data_file, monkeypatch, tmp_path):
+    """Without a path both loaders read $FASTDL_DATA/<folder>/<file>, as load_mnist does;
+    without FASTDL_DATA they say what to do."""
+    boston = shared_data_file("boston/BostonHousing.csv")
+    monkeypatch.setenv("FASTDL_DATA", str(boston.parent.parent))
+    x, y = load_boston()
+    np.testing.assert_array_equal(x, load_boston(boston)[0])
+    x64, y64 = load_boston(dtype=np.float64)
+    assert x64.dtype == y64.dtype == np.float64
+    assert float(x64[0, 0]) == 0.00632 != float(x[0, 0])  # float64 keeps the file's numbers
+    assert load_california_housing()[0].shape == (20640, 8)
+    monkeypatch.setenv("FASTDL_DATA", str(tmp_path))  # a folder without the files
+    with pytest.raises(FileNotFoundError):
+        load_boston()
+    monkeypatch.delenv("FASTDL_DATA")
+    for loader in (load_boston, load_california_housing):
+        with pytest.raises(FileNotFoundError, match="no path given and FASTDL_DATA is not set"):
+            loader()

@@ -1,0 +1,100 @@
+"""The book's chapter experiments on real data, through fastdl.book, against the book's printed
+numbers; and, where fastdl.book fixes a bug of the book's code, the proof that the bug is
+why the book printed what it did: the same run with the book's formula put back (here, in
+the test, never in the library) lands on the book's number."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastdl.book.activations import Linear, Sigmoid, Tanh
+from fastdl.book.base import Operation
+from fastdl.book.layers import Dense
+from fastdl.book.losses import MeanSquaredError, SoftmaxCrossEntropy
+from fastdl.book.network import NeuralNetwork
+from fastdl.book.optimizers import SGD
+from fastdl.book.train import Trainer
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "book"
+
+
+def load_example(name):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(f"book_{name}", EXAMPLES / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_example("_mnist").load()
+
+
+# The book's printed validation losses of chapter 3's three models (epochs 10, 20, ..., 50).
+CH3_BOOK_LOSSES = {
+    "linear regression": ["30.293", "28.469", "26.293", "25.541", "25.087"],
+    "one hidden layer": ["27.435", "21.839", "18.918", "17.195", "16.215"],
+    "two hidden layers": ["44.143", "25.278", "22.339", "16.500", "14.655"],
+}
+
+
+def test_chapter3_reproduces_the_book(capsys):
+    """Same initial weights, same shuffles, same split: every validation loss the notebook
+    printed is printed again, digit for digit, and the errors match the book's."""
+    ch3 = load_example("ch3")
+    results = ch3.main([])
+    out = capsys.readouterr().out
+    printed = [line.split()[-1] for line in out.splitlines() if line.startswith("Validation loss")]
+    assert printed == [v for losses in CH3_BOOK_LOSSES.values() for v in losses]
+    for name, (mae, rmse) in results.items():
+        book_mae, book_rmse = ch3.BOOK[name]
+        assert abs(mae - book_mae) <= 0.15 and abs(rmse - book_rmse) <= 0.15, name
+
+
+class BookReLU(Operation):
+    """The book's ReLU, as its code has it: the backward mask is ``output >= 0``."""
+
+    def _output(self, inference):
+        return np.clip(self.input_, 0, None)
+
+    def _input_grad(self, output_grad):
+        return output_grad * (self.output >= 0)
+
+
+class BookNormalizedMSE(MeanSquaredError):
+    """The book's ``MeanSquaredError(normalize=True)``: the gradient of the normalised rows,
+    returned as if it were the gradient of the prediction."""
+
+    def __init__(self):
+        super().__init__(normalize=True)
+
+    def _input_grad(self):
+        return 2.0 * (self._q - self.target) / self._q.shape[0]
+
+
+def chapter4_run(mnist, activation, output, loss, epochs=50, eval_every=10):
+    X_train, train_labels, X_test, test_labels, y_test = mnist
+    model = NeuralNetwork([Dense(89, activation), Dense(10, output)], loss, seed=20190119)
+    Trainer(model, SGD(0.1)).fit(X_train, train_labels, X_test, test_labels, epochs=epochs,
+                                 eval_every=eval_every, seed=20190119, batch_size=60)  # fmt: skip
+    predictions = model.predict(X_test)
+    return float(np.mean(np.argmax(predictions, axis=1) == y_test) * 100)
+
+
+def test_chapter4_relu_row_comes_from_the_books_relu_mask(mnist):
+    """The book's 71.84% for ReLU: with its backward mask put back, the run lands there."""
+    acc = chapter4_run(mnist, BookReLU(), Linear(), SoftmaxCrossEntropy())
+    assert abs(acc - 71.84) <= 1.5, acc
+
+
+def test_chapter4_normalized_mse_row_comes_from_the_books_gradient(mnist):
+    """The book's 41.73% for normalised MSE: with its gradient put back, the run lands there."""
+    acc = chapter4_run(mnist, Tanh(), Sigmoid(), BookNormalizedMSE())
+    assert abs(acc - 41.73) <= 1.5, acc
