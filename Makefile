@@ -31,7 +31,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 smoke: $(BIN)/.installed
-	@set -e; for ex in examples/*.py; do echo "== $$ex --smoke"; $(BIN)/python $$ex --smoke; done
+	@set -e; for ex in examples/*.py examples/book/ch*.py; do echo "== $$ex --smoke"; $(BIN)/python $$ex --smoke; done
 
 bench-check: $(BIN)/.installed
 	cd asv_bench && ../$(BIN)/asv check --python=same

@@ -25,7 +25,7 @@ V, E     vocabulary size, embedding width
 =======  =====================================
 """
 
-from fastdl import augment, autodiff, callbacks, config, datasets, distributed, schedules
+from fastdl import augment, autodiff, book, callbacks, config, datasets, distributed, schedules
 from fastdl.callbacks import Callback
 from fastdl.config import set_num_threads
 from fastdl.layers import (
@@ -67,6 +67,7 @@ __version__ = "0.1.0"
 __all__ = [
     "augment",
     "autodiff",
+    "book",
     "callbacks",
     "Callback",
     "config",

@@ -76,6 +76,7 @@ from fastdl.layers import (
     RNNLayer,
 )
 from fastdl.losses import MeanSquaredError, SoftmaxCrossEntropy
+from fastdl.network import NeuralNetwork
 from fastdl.ops.activations import Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from fastdl.ops.base import Operation
 from fastdl.optimizers import (
@@ -101,6 +102,8 @@ __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "OPTIMIZERS",
+    "NETWORKS",
+    "registered_name",
 ]
 
 FORMAT = "fastdl-network"
@@ -131,6 +134,20 @@ LOSSES: dict[str, type] = {cls.__name__: cls for cls in (SoftmaxCrossEntropy, Me
 OPTIMIZERS: dict[str, type] = {
     cls.__name__: cls for cls in (SGD, SGDMomentum, AdaGrad, RMSprop, Adam, AdamW, Adadelta)
 }
+#: Network classes: fastdl's, and those of namespaces built on it (``"book.NeuralNetwork"``,
+#: registered by :mod:`fastdl.book`, whose layers and losses are registered as
+#: ``"book.Dense"``, ``"book.MeanSquaredError"``, ...). A file without ``"network"`` is
+#: fastdl's ``NeuralNetwork``.
+NETWORKS: dict[str, type] = {"NeuralNetwork": NeuralNetwork}
+
+
+def registered_name(registry: dict[str, type], cls: type) -> str | None:
+    """The name under which ``cls`` itself is registered, or None (a class of the same name
+    from elsewhere — a subclass, fastdl.book's — is not ``cls``)."""
+    name = cls.__name__
+    if registry.get(name) is cls:
+        return name
+    return next((key for key, value in registry.items() if value is cls), None)
 
 
 class ModelFileError(ValueError):
@@ -183,9 +200,9 @@ def atomic_write(path: str | os.PathLike):
 
 
 def _operation_config(op: Operation) -> dict:
-    name = type(op).__name__
-    if name not in ACTIVATIONS:
-        raise ValueError(f"fastdl.save: activation {name} is not one fastdl can save")
+    name = registered_name(ACTIVATIONS, type(op))
+    if name is None:
+        raise ValueError(f"fastdl.save: activation {type(op).__name__} is not one fastdl can save")
     return {"name": name, "config": op.get_config()}
 
 
@@ -205,11 +222,13 @@ def _jsonable_config(config: dict) -> dict:
 
 
 def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
-    name = type(layer).__name__
-    if LAYERS.get(name) is not type(layer):
+    name = registered_name(LAYERS, type(layer))
+    if name is None:
+        cls = type(layer)
         raise ValueError(
-            f"fastdl.save: layer {i} is a {name}, which is not registered: call "
-            f"fd.register_layer({name}) first (it must give get_config())"
+            f"fastdl.save: layer {i} is a {cls.__module__}.{cls.__qualname__}, which is not "
+            f"registered: call fd.register_layer({cls.__name__}) first (it must give "
+            "get_config())"
         )
     entry = {
         "name": name,
@@ -269,7 +288,8 @@ def _header(net, optimizer: Optimizer | None, arrays: dict) -> dict:
         "rng_state": net.rng.bit_generator.state,
         "input_shape": None if net.input_shape is None else list(net.input_shape),
         "input_kind": net.input_kind,
-        "loss": {"name": type(net.loss).__name__, "config": net.loss.get_config()},
+        "network": registered_name(NETWORKS, type(net)),
+        "loss": {"name": registered_name(LOSSES, type(net.loss)), "config": net.loss.get_config()},
         "layers": [_layer_entry(i, layer, arrays) for i, layer in enumerate(net.layers)],
         "optimizer": None if optimizer is None else _optimizer_entry(optimizer, arrays),
     }
@@ -295,9 +315,17 @@ def save(net, path: str | os.PathLike, optimizer: Optimizer | None = None) -> No
     See the module docstring for the format. The file name is used as given (numpy's
     ``.npz`` suffix is not added).
     """
-    unknown = type(net.loss).__name__
-    if LOSSES.get(unknown) is not type(net.loss):
-        raise ValueError(f"fastdl.save: the loss {unknown} is not one fastdl can save")
+    for what, registry, obj in (("network", NETWORKS, net), ("loss", LOSSES, net.loss)):
+        if registered_name(registry, type(obj)) is None:
+            cls = type(obj)
+            raise ValueError(
+                f"fastdl.save: the {what} {cls.__module__}.{cls.__qualname__} is not one "
+                "fastdl can save"
+            )
+    if optimizer is not None and OPTIMIZERS.get(type(optimizer).__name__) is None:
+        raise ValueError(
+            f"fastdl.save: the optimizer {type(optimizer).__name__} is not one fastdl can save"
+        )
     arrays: dict[str, np.ndarray] = {}
     header = _header(net, optimizer, arrays)
     with atomic_write(path) as f:
@@ -407,8 +435,12 @@ def _build_object(where: str, cls: type, config: dict):
 
 
 def _network_from(where: str, header: dict, arrays: dict):
-    from fastdl.network import NeuralNetwork
-
+    network = header.get("network") or "NeuralNetwork"
+    network_cls = NETWORKS.get(network)
+    if network_cls is None:
+        raise ModelFileError(
+            f"{where}: unknown network {network!r} (known: {', '.join(sorted(NETWORKS))})"
+        )
     layers = []
     for entry in header.get("layers") or []:
         cls, config = _from_registry(where, LAYERS, entry, "layer")
@@ -419,8 +451,8 @@ def _network_from(where: str, header: dict, arrays: dict):
     dtype = header.get("dtype")
     if dtype not in ("float32", "float64"):
         raise ModelFileError(f"{where}: dtype {dtype!r} is not float32 or float64")
-    net = NeuralNetwork(layers, _build_object(where, loss_cls, loss_config),
-                        seed=header.get("seed"), dtype=np.dtype(dtype))  # fmt: skip
+    net = network_cls(layers, _build_object(where, loss_cls, loss_config),
+                      seed=header.get("seed"), dtype=np.dtype(dtype))  # fmt: skip
     if header.get("input_shape") is not None:
         net.build(tuple(header["input_shape"]), header.get("input_kind", "float"))
     for i, (layer, entry) in enumerate(zip(net.layers, header["layers"], strict=True)):

@@ -19,3 +19,5 @@ convolution gradients, its GRU's update gate, its cross-entropy's reported value
 backward mask), fastdl.book is right; the README's "fastdl.book" section lists every
 deliberate difference and why.
 """
+
+from fastdl.book import _registry  # noqa: E402, F401 (book networks can be saved and loaded)

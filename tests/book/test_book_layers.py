@@ -183,3 +183,23 @@ def test_bias_add_takes_the_books_row_bias():
     gradcheck(fd.BiasAdd(b.copy()), x)
     with pytest.raises(ValueError, match=r"BiasAdd: expected a bias of shape \(H,\) or \(1, H\)"):
         fd.BiasAdd(np.zeros((2, 3)))
+
+
+def test_book_network_saves_and_loads_as_a_book_network(tmp_path):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(8, 1, 5, 5)), np.eye(3)[rng.integers(0, 3, 8)]
+    net = NeuralNetwork([Conv2D(2, 3, weight_init="glorot", activation=Tanh(), flatten=True),
+                         Dense(3, dropout=0.8, weight_init="glorot")],
+                        MeanSquaredError(normalize=True), seed=9)  # fmt: skip
+    optim = fd.book.optimizers.SGDMomentum(0.1, momentum=0.9)
+    Trainer(net, optim).fit(x, y, x, y, epochs=2, eval_every=2, batch_size=4)
+    net.save(tmp_path / "book.npz", optimizer=optim)
+    back, back_optim = fd.load_with_optimizer(tmp_path / "book.npz")
+    assert type(back) is NeuralNetwork and back.dtype == np.float64
+    assert [type(layer) for layer in back.layers] == [Conv2D, Dense]
+    assert back.loss.normalize and all(layer.seed == 9 for layer in back.layers)
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+    for a, b in zip(back_optim.state[0].values(), optim.state[0].values(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert fd.saving.registered_name(fd.saving.LAYERS, Dense) == "book.Dense"
+    assert fd.saving.registered_name(fd.saving.LAYERS, fd.Dense) == "Dense"
