@@ -39,7 +39,6 @@ from fastdl.book.conv import Conv2D_Op
 from fastdl.ops.activations import ReLU
 from fastdl.ops.dense import BiasAdd, WeightMultiply
 from fastdl.ops.dropout import Dropout
-from fastdl.ops.reshape import Flatten
 
 __all__ = ["Layer", "Dense", "Conv2D"]
 
@@ -217,8 +216,8 @@ class Conv2D(Layer, _fd.Conv2D):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        return {k: config[k] for k in ("out_channels", "dropout", "weight_init", "activation",
-                                       "flatten")} | {"param_size": self.param_size[0]}  # fmt: skip
+        return {"out_channels": self.out_channels, "param_size": self.param_size[0],
+                **{k: config[k] for k in ("dropout", "weight_init", "activation", "flatten")}}  # fmt: skip
 
     def _setup_layer(self, x: np.ndarray) -> None:
         c_in, c_out, k = x.shape[1], self.out_channels, self.param_size[0]
@@ -226,10 +225,5 @@ class Conv2D(Layer, _fd.Conv2D):
         scale = book_scale("Conv2D", self.weight_init, c_in, c_out)
         param = np.random.normal(loc=0, scale=scale, size=(c_in, c_out, k, k))
         relu = type(self.activation) is ReLU
-        self.operations = [Conv2D_Op(param.astype(self.dtype, copy=False), relu=relu)]
-        if not relu:
-            self.operations.append(self.activation)
-        if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, rng=self.rng))
-        if self.flatten:
-            self.operations.append(Flatten())
+        conv = Conv2D_Op(param.astype(self.dtype, copy=False), relu=relu)
+        self.operations = [conv, *self._after_convolution(relu)]

@@ -136,13 +136,18 @@ class Conv2D(Layer):
         )
         b = np.zeros(self.out_channels, dtype=self.dtype)
         relu = type(self.activation) is ReLU
-        self.operations = [Conv2DOp(w, b, self.stride, self._pad(*x.shape[2:]), relu=relu)]
-        if not relu:
-            self.operations.append(self.activation)
+        conv = Conv2DOp(w, b, self.stride, self._pad(*x.shape[2:]), relu=relu)
+        self.operations = [conv, *self._after_convolution(relu)]
+
+    def _after_convolution(self, relu_fused: bool) -> list:
+        """The operations after the convolution: the activation (unless a ReLU was fused
+        into it), dropout, flatten."""
+        ops = [] if relu_fused else [self.activation]
         if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, rng=self.rng))
+            ops.append(Dropout(self.dropout, rng=self.rng))
         if self.flatten:
-            self.operations.append(Flatten())
+            ops.append(Flatten())
+        return ops
 
     def reset(self) -> None:
         super().reset()
