@@ -98,3 +98,29 @@ def test_chapter4_normalized_mse_row_comes_from_the_books_gradient(mnist):
     """The book's 41.73% for normalised MSE: with its gradient put back, the run lands there."""
     acc = chapter4_run(mnist, Tanh(), Sigmoid(), BookNormalizedMSE())
     assert abs(acc - 41.73) <= 1.5, acc
+
+
+def test_chapter5_cnn_beats_the_books_wrong_gradients(capsys):
+    """The book's one-epoch CNN printed 90.31% with its wrong convolution gradients; the same
+    run on fastdl's convolution does better, printing what the notebook printed."""
+    acc = load_example("ch5").main([])
+    out = capsys.readouterr().out.splitlines()
+    progress = [line for line in out if line.startswith("Validation accuracy after")]
+    assert [int(line.split()[3]) for line in progress] == list(range(100, 1000, 100))
+    assert sum(line.startswith("batch ") for line in out) == 100  # batches 0, 10, ..., 990
+    assert acc >= 90.31, acc
+
+
+def test_chapter4_momentum_sigmoid_row(mnist):
+    """Chapter 4's shortest run (it stops after 4 epochs): within 1.5 points of the book."""
+    from fastdl.book.optimizers import SGDMomentum
+
+    X_train, train_labels, X_test, test_labels, y_test = mnist
+    model = NeuralNetwork([Dense(89, Sigmoid()), Dense(10, Linear())], SoftmaxCrossEntropy(),
+                          seed=20190119)  # fmt: skip
+    history = Trainer(model, SGDMomentum(0.1, momentum=0.9)).fit(
+        X_train, train_labels, X_test, test_labels, epochs=50, eval_every=1, seed=20190119,
+        batch_size=60)  # fmt: skip
+    acc = float(np.mean(np.argmax(model.predict(X_test), axis=1) == y_test) * 100)
+    assert history.stopped_early and history.epoch[-1] == 4  # as the book's run
+    assert abs(acc - 91.97) <= 1.5, acc
