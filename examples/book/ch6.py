@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -205,7 +206,8 @@ def main(argv=None):
     parser.add_argument("--text", default=text_path(), help="default: %(default)s")
     parser.add_argument("--compare-rounds", type=int, default=None,
                         help="rounds of the speed comparison (default 30, 1 with --smoke)")  # fmt: skip
-    parser.add_argument("--picture", type=Path, default=PICTURE, help="default: %(default)s")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help=f"default: {PICTURE} (with --smoke: a temporary file)")  # fmt: skip
     args = parser.parse_args(argv)
     if not os.path.isfile(args.text):
         parser.error(f"no text file at {args.text} (set FASTDL_DATA or pass --text)")
@@ -214,7 +216,10 @@ def main(argv=None):
     if rounds:
         compare_speed(args.text, rounds, iters=3 if args.smoke else 5)
     if results:
-        plot(results, args.picture)
+        picture = args.picture
+        if picture is None:  # a smoke run must not overwrite the full run's picture
+            picture = Path(tempfile.mkdtemp()) / PICTURE.name if args.smoke else PICTURE
+        plot(results, picture)
 
 
 if __name__ == "__main__":
