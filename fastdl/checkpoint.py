@@ -128,7 +128,7 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, call
                          f"continues: {what}")  # fmt: skip
     saved_optim = header.get("optimizer") or {}
     if (saved_optim.get("name"), _filled(type(optim), saved_optim.get("config"))) != (
-        type(optim).__name__,
+        saving.header_name(saving.OPTIMIZERS, type(optim)),
         saving._jsonable_config(optim.get_config()),
     ):
         raise ValueError(
@@ -138,7 +138,7 @@ def restore(trainer, header: dict, arrays: dict, run, settings: dict, path, call
         )
     saved_loss = header.get("loss") or {}
     if (saved_loss.get("name"), _filled(type(net.loss), saved_loss.get("config"))) != (
-        type(net.loss).__name__,
+        saving.header_name(saving.LOSSES, type(net.loss)),
         saving._jsonable_config(net.loss.get_config()),
     ):
         raise ValueError(

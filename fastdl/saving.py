@@ -104,6 +104,8 @@ __all__ = [
     "OPTIMIZERS",
     "NETWORKS",
     "registered_name",
+    "header_name",
+    "network_name",
 ]
 
 FORMAT = "fastdl-network"
@@ -148,6 +150,18 @@ def registered_name(registry: dict[str, type], cls: type) -> str | None:
     if registry.get(name) is cls:
         return name
     return next((key for key, value in registry.items() if value is cls), None)
+
+
+def header_name(registry: dict[str, type], cls: type) -> str:
+    """What a header calls ``cls``: its registered name, else its class name (a checkpoint
+    of a network with a loss of your own still names it)."""
+    return registered_name(registry, cls) or cls.__name__
+
+
+def network_name(cls: type) -> str | None:
+    """The registered name of ``cls`` or of its nearest registered base class: a subclass of
+    ``NeuralNetwork`` of your own is saved, and loads, as that base."""
+    return next((n for c in cls.__mro__ if (n := registered_name(NETWORKS, c)) is not None), None)
 
 
 class ModelFileError(ValueError):
@@ -255,7 +269,8 @@ def _layer_entry(i: int, layer: Layer, arrays: dict) -> dict:
 
 def _optimizer_entry(optim: Optimizer, arrays: dict) -> dict:
     state = optim.state_dict()
-    entry = {k: state[k] for k in ("name", "iterations", "lr", "decay_per_epoch")}
+    entry = {k: state[k] for k in ("iterations", "lr", "decay_per_epoch")}
+    entry["name"] = header_name(OPTIMIZERS, type(optim))
     entry["config"] = _jsonable_config(state["config"])
     entry["slots"] = {}
     for i, slots in state["slots"].items():
@@ -288,8 +303,8 @@ def _header(net, optimizer: Optimizer | None, arrays: dict) -> dict:
         "rng_state": net.rng.bit_generator.state,
         "input_shape": None if net.input_shape is None else list(net.input_shape),
         "input_kind": net.input_kind,
-        "network": registered_name(NETWORKS, type(net)),
-        "loss": {"name": registered_name(LOSSES, type(net.loss)), "config": net.loss.get_config()},
+        "network": network_name(type(net)),
+        "loss": {"name": header_name(LOSSES, type(net.loss)), "config": net.loss.get_config()},
         "layers": [_layer_entry(i, layer, arrays) for i, layer in enumerate(net.layers)],
         "optimizer": None if optimizer is None else _optimizer_entry(optimizer, arrays),
     }
@@ -315,17 +330,19 @@ def save(net, path: str | os.PathLike, optimizer: Optimizer | None = None) -> No
     See the module docstring for the format. The file name is used as given (numpy's
     ``.npz`` suffix is not added).
     """
-    for what, registry, obj in (("network", NETWORKS, net), ("loss", LOSSES, net.loss)):
-        if registered_name(registry, type(obj)) is None:
+    named = [
+        ("network", network_name(type(net)), net),
+        ("loss", registered_name(LOSSES, type(net.loss)), net.loss),
+    ]
+    if optimizer is not None:
+        named.append(("optimizer", registered_name(OPTIMIZERS, type(optimizer)), optimizer))
+    for what, name, obj in named:
+        if name is None:
             cls = type(obj)
             raise ValueError(
                 f"fastdl.save: the {what} {cls.__module__}.{cls.__qualname__} is not one "
                 "fastdl can save"
             )
-    if optimizer is not None and OPTIMIZERS.get(type(optimizer).__name__) is None:
-        raise ValueError(
-            f"fastdl.save: the optimizer {type(optimizer).__name__} is not one fastdl can save"
-        )
     arrays: dict[str, np.ndarray] = {}
     header = _header(net, optimizer, arrays)
     with atomic_write(path) as f:
@@ -454,7 +471,13 @@ def _network_from(where: str, header: dict, arrays: dict):
     net = network_cls(layers, _build_object(where, loss_cls, loss_config),
                       seed=header.get("seed"), dtype=np.dtype(dtype))  # fmt: skip
     if header.get("input_shape") is not None:
-        net.build(tuple(header["input_shape"]), header.get("input_kind", "float"))
+        # Setting layers up may draw from NumPy's global generator (fastdl.book's layers do,
+        # as the book's); loading a file must not move it for the caller.
+        global_state = np.random.get_state()  # noqa: NPY002 (kept, not drawn from)
+        try:
+            net.build(tuple(header["input_shape"]), header.get("input_kind", "float"))
+        finally:
+            np.random.set_state(global_state)  # noqa: NPY002
     for i, (layer, entry) in enumerate(zip(net.layers, header["layers"], strict=True)):
         params, names = layer.params(), entry.get("params") or []
         if len(names) != len(params):
@@ -499,7 +522,8 @@ def _optimizer_from(where: str, entry: dict, arrays: dict, net) -> Optimizer:
     cls, config = _from_registry(where, OPTIMIZERS, entry, "optimizer")
     optim = _build_object(where, cls, config)
     optim.bind(net)
-    state = {k: entry.get(k) for k in ("name", "config", "iterations", "lr", "decay_per_epoch")}
+    state = {k: entry.get(k) for k in ("config", "iterations", "lr", "decay_per_epoch")}
+    state["name"] = type(optim).__name__  # built from the entry's name: the state is its own
     state["slots"] = {
         int(i): {name: arrays[key].copy() for name, key in slots.items()}
         for i, slots in (entry.get("slots") or {}).items()

@@ -86,20 +86,25 @@ class Layer(_fd.Layer):
         _fd.Layer.__init__(self)
         self.neurons = positive_int(type(self).__name__, "neurons", neurons)
 
-    # The book's two lists. While _setup_layer runs, `self.params` is the list it builds;
-    # afterwards both are read from the operations (the arrays the optimizer updates).
+    # The book's two lists. ``self.params`` assigned outside setup (in ``__init__``: given
+    # weights) is kept for every setup; assigned inside ``_setup_layer`` (the book's
+    # ``self.params = []`` then appends), it lives for that setup. Once set up, both lists
+    # are read from the operations, the arrays the optimizer updates.
     @property
     def params(self) -> _Arrays:
-        listed = self.__dict__.get("_listed_params")
-        if self.__dict__.get("_setting_up") or not self.operations:
-            if listed is None:
-                listed = self.__dict__["_listed_params"] = _Arrays()
-            return listed
-        return _Arrays(p for op in self.operations for p in op.params())
+        d = self.__dict__
+        if d.get("_setting_up"):
+            if d.get("_setup_params") is None:
+                d["_setup_params"] = d.setdefault("_given_params", _Arrays())
+            return d["_setup_params"]
+        if self.operations:
+            return _Arrays(p for op in self.operations for p in op.params())
+        return d.setdefault("_given_params", _Arrays())
 
     @params.setter
     def params(self, value) -> None:
-        self.__dict__["_listed_params"] = _Arrays(value)
+        key = "_setup_params" if self.__dict__.get("_setting_up") else "_given_params"
+        self.__dict__[key] = _Arrays(value)
 
     @property
     def param_grads(self) -> _Arrays:
@@ -119,7 +124,7 @@ class Layer(_fd.Layer):
         raise NotImplementedError(f"{self.name} must implement _setup_layer(input_)")
 
     def _setup(self, x: np.ndarray) -> None:
-        self.__dict__["_setting_up"] = True
+        self.__dict__["_setting_up"], self.__dict__["_setup_params"] = True, None
         try:
             super()._setup(x)
         finally:
@@ -127,10 +132,6 @@ class Layer(_fd.Layer):
         for op in self.operations:  # a Dropout(keep_prob) made in _setup_layer: the layer's rng
             if isinstance(op, Dropout) and op.rng is None:
                 op.rng = self.rng
-
-    def reset(self) -> None:
-        super().reset()
-        self.__dict__.pop("_listed_params", None)
 
 
 class Dense(Layer, _fd.Dense):

@@ -28,7 +28,28 @@ from fastdl import optimizers as _fd
 
 __all__ = ["Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RegularizedSGD"]
 
-Optimizer = _fd.Optimizer
+
+class Optimizer(_fd.Optimizer):
+    """The book's optimizer base class, for writing your own as the book does.
+
+    ``Optimizer(lr=0.01, final_lr=0, decay_type=None)``; a subclass gives either lincoln's
+    ``_update_rule(**kwargs)`` (called for every parameter with ``param=`` and ``grad=``, the
+    parameter to update in place and its gradient) or, as chapter 3's ``SGD``, its own
+    ``step()`` looping over ``zip(self.net.params(), self.net.param_grads())``.
+    """
+
+    def __init__(
+        self, lr: float = 0.01, final_lr: float = 0, decay_type: str | None = None
+    ) -> None:
+        super().__init__(lr, **_base_kwargs(type(self).__name__, final_lr, decay_type, False))
+        self.first = True
+
+    def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        self._update_rule(param=param, grad=grad)
+
+    def _update_rule(self, **kwargs) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _update_rule or step")
+
 
 #: The element-wise bound of chapter 6's gradient clipping.
 CLIP_VALUE = 2.0
@@ -52,6 +73,13 @@ def _base_kwargs(where: str, final_lr, decay_type, gradient_clipping) -> dict:
             "clip_value": CLIP_VALUE if gradient_clipping else None}  # fmt: skip
 
 
+def _book_config(optim) -> dict:
+    """The book-signature arguments that rebuild ``optim`` (its constructor's names)."""
+    return {"lr": optim.initial_lr, "final_lr": optim.final_lr or 0,
+            "decay_type": optim.decay_type,
+            "gradient_clipping": optim.clip_value is not None}  # fmt: skip
+
+
 class SGD(_fd.SGD):
     """Plain gradient descent, ``p ← p − lr·g`` (:class:`fastdl.SGD`), the book's signature.
 
@@ -69,6 +97,9 @@ class SGD(_fd.SGD):
         gradient_clipping: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(lr, **_base_kwargs("SGD", final_lr, decay_type, gradient_clipping))
+
+    def get_config(self) -> dict:
+        return _book_config(self)
 
 
 class SGDMomentum(_fd.SGDMomentum):
@@ -90,6 +121,9 @@ class SGDMomentum(_fd.SGDMomentum):
         kwargs = _base_kwargs("SGDMomentum", final_lr, decay_type, gradient_clipping)
         super().__init__(lr, momentum=momentum, **kwargs)
 
+    def get_config(self) -> dict:
+        return {**_book_config(self), "momentum": self.initial_momentum}
+
 
 class AdaGrad(_fd.AdaGrad):
     """``s ← s + g²``; ``p ← p − lr·g / (√s + 1e-7)`` (:class:`fastdl.AdaGrad`).
@@ -108,6 +142,9 @@ class AdaGrad(_fd.AdaGrad):
     ) -> None:  # fmt: skip
         kwargs = _base_kwargs("AdaGrad", final_lr, decay_type, gradient_clipping)
         super().__init__(lr, eps=1e-7, **kwargs)
+
+    def get_config(self) -> dict:
+        return _book_config(self)
 
 
 class RegularizedSGD(_fd.SGD):
@@ -128,7 +165,9 @@ class RegularizedSGD(_fd.SGD):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
             raise ValueError(f"RegularizedSGD: alpha must be a number in [0, 1), got {alpha!r}")
         self.alpha = float(alpha)
-        self._config_keys = ("alpha",)
+
+    def get_config(self) -> dict:
+        return {"lr": self.initial_lr, "alpha": self.alpha}
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         step = self.lr * grad

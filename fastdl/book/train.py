@@ -27,6 +27,12 @@ Deliberate differences, each fixing a bug of the book's loop:
   on); without early stopping it raises :class:`fastdl.TrainingDivergedError`, with the best
   weights restored — nothing trained is lost.
 - Evaluation runs in batches of 1000 examples (same numbers, bounded memory).
+- The book's dropout draws its masks from NumPy's global generator, between the epochs'
+  permutations; fastdl.book's draws them from the network's generator, so with dropout the
+  permutations after the first epoch differ from the book's (without dropout they are the
+  book's, draw for draw).
+- Early stopping compares the true cross-entropy (:mod:`fastdl.book.losses`), so it may stop
+  at another evaluation than the book's, which compared its larger reported value.
 
 ``single_output`` is accepted and unused, as in the book. ``fit`` returns a
 :class:`fastdl.History` of the evaluations (the book returns None).
@@ -98,13 +104,28 @@ class Trainer(_fd.Trainer):
                     "the same number, at least one"
                 )
         # One inference pass on one example of each set checks the shapes and labels before
-        # anything changes; layers it sets up are set up again where the book sets them up.
+        # anything changes. Layers it sets up are set up again where the book sets them up,
+        # and NumPy's global generator (which a book Dense reseeds) is put back as it was.
         fresh = [layer for layer in net.layers if layer.first]
-        for name, x, y in (("train", X_train, y_train), ("test", X_test, y_test)):
-            net.loss.forward(net.forward(x[:1], inference=True), y[:1])
-            self._check_labels(y, name)
+        global_state = np.random.get_state()
+        try:
+            for name, x, y in (("train", X_train, y_train), ("test", X_test, y_test)):
+                try:
+                    net.loss.forward(net.forward(x[:1], inference=True), y[:1])
+                    self._check_labels(y, name)
+                except (ValueError, TypeError) as err:
+                    raise type(err)(
+                        f"Trainer.fit: X_{name} {x.shape}, y_{name} {y.shape}: {err}"
+                    ) from None
+        except BaseException:
+            for layer in fresh:
+                layer.reset()
+            raise
+        finally:
+            np.random.set_state(global_state)
         for layer in fresh:
             layer.first = True
+        labels = y_test if y_test.ndim == 1 else np.argmax(y_test, axis=1)  # conv_testing's
 
         np.random.seed(seed)
         if restart:
@@ -127,7 +148,7 @@ class Trainer(_fd.Trainer):
                         best_weights = net.get_weights()
                     optim.step()
                     if conv_testing:
-                        self._conv_testing(ii, X_batch, y_batch, X_test, y_test)
+                        self._conv_testing(ii, X_batch, y_batch, X_test, labels)
                 if (e + 1) % eval_every == 0:
                     loss = net.loss.forward(net.predict(X_test), y_test)
                     history.epoch.append(e + 1)
@@ -158,14 +179,14 @@ class Trainer(_fd.Trainer):
         history.seconds = time.perf_counter() - start
         return history
 
-    def _conv_testing(self, ii, X_batch, y_batch, X_test, y_test) -> None:
+    def _conv_testing(self, ii, X_batch, y_batch, X_test, labels) -> None:
         """The book's ``conv_testing`` prints: the batch's loss (inference mode) every 10
-        batches, the test accuracy every 100."""
+        batches, the test accuracy (against the class ``labels`` ``(N_test,)``) every 100."""
         net = self.net
         if ii % 10 == 0:
             batch_loss = net.loss.forward(net.forward(X_batch, inference=True), y_batch)
             print("batch", ii, "loss", batch_loss)
         if ii % 100 == 0 and ii > 0:
-            hits = np.equal(np.argmax(net.predict(X_test), axis=1), np.argmax(y_test, axis=1))
+            hits = np.equal(np.argmax(net.predict(X_test), axis=1), labels)
             print("Validation accuracy after", ii, "batches is",
                   f"{hits.sum() * 100.0 / X_test.shape[0]:.2f}%")  # fmt: skip

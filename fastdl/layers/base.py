@@ -136,7 +136,11 @@ class Layer(abc.ABC):
         if self.rng is None:
             self.rng = np.random.default_rng(0)
         self._setup_layer(x)
-        self._check_param_dtypes()
+        try:
+            self._check_param_dtypes()
+        except TypeError:
+            self.operations = []  # refused: not set up
+            raise
         if self.operations:
             self.operations[0].skip_input_grad = self.skip_input_grad
         self.first = False
@@ -152,7 +156,7 @@ class Layer(abc.ABC):
                     raise TypeError(
                         f"{self.name}: parameter {i} of {op.name} has dtype {got}, but the "
                         f"layer computes in {self.dtype} (the network's dtype); create it with "
-                        f"dtype=self.dtype, e.g. rng.standard_normal(shape).astype(self.dtype)"
+                        f"dtype=self.dtype, e.g. self.rng.standard_normal(shape).astype(self.dtype)"
                     )
 
     def forward(self, x: np.ndarray, inference: bool = False) -> np.ndarray:

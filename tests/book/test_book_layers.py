@@ -14,6 +14,7 @@ from fastdl.book.optimizers import SGD
 from fastdl.book.train import Trainer
 from fastdl.ops.conv import Conv2DOp
 from fastdl.testing import gradcheck
+from tests.interruptions import Stop, fail_at_batch
 
 
 def book_draws(seed, shapes, scale):
@@ -203,3 +204,58 @@ def test_book_network_saves_and_loads_as_a_book_network(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert fd.saving.registered_name(fd.saving.LAYERS, Dense) == "book.Dense"
     assert fd.saving.registered_name(fd.saving.LAYERS, fd.Dense) == "Dense"
+
+
+def test_loading_does_not_move_the_global_generator_and_resume_works(tmp_path):
+    """fd.load sets book layers up without moving NumPy's global generator; fastdl's own
+    Trainer checkpoints and resumes a book network; a subclass of fd.NeuralNetwork saves
+    as its base."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(20, 4)), rng.normal(size=(20, 1))
+    net = NeuralNetwork([Dense(3, Tanh()), Dense(1)], MeanSquaredError(), seed=3)
+    net.forward(x)
+    net.save(tmp_path / "n.npz")
+    np.random.seed(0)
+    fd.load(tmp_path / "n.npz")
+    after_load = np.random.random()
+    np.random.seed(0)
+    assert np.random.random() == after_load
+    ck = tmp_path / "run.ckpt"
+    fresh = lambda: NeuralNetwork([Dense(3, Tanh()), Dense(1)], MeanSquaredError(), seed=3)  # noqa: E731
+    whole = fresh()
+    fd.Trainer(whole, fd.SGDMomentum(0.01)).fit(x, y, epochs=4, eval_every=1, verbose=0,
+                                                batch_size=8)  # fmt: skip
+    part = fresh()
+    fail_at_batch(part, 3)  # a crash in the first epoch's last batch
+    with pytest.raises(Stop):
+        fd.Trainer(part, fd.SGDMomentum(0.01)).fit(x, y, epochs=4, eval_every=1, verbose=0,
+                                                   batch_size=8, checkpoint=ck,
+                                                   checkpoint_every=1)  # fmt: skip
+    resumed = fresh()
+    fd.Trainer(resumed, fd.SGDMomentum(0.01)).fit(x, y, epochs=4, eval_every=1, verbose=0,
+                                                  batch_size=8, resume=ck)  # fmt: skip
+    for a, b in zip(whole.params(), resumed.params(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    class MyNet(fd.NeuralNetwork):
+        pass
+
+    mine = MyNet([fd.Dense(2)], fd.MeanSquaredError(), seed=0)
+    mine.forward(x.astype(np.float32))
+    mine.save(tmp_path / "mine.npz")
+    assert type(fd.load(tmp_path / "mine.npz")) is fd.NeuralNetwork
+
+
+def test_book_optimizers_save_and_load_as_themselves(tmp_path):
+    from fastdl.book import optimizers as bo
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 1))
+    for optim in (bo.SGD(0.01, gradient_clipping=True), bo.AdaGrad(0.02),
+                  bo.SGDMomentum(0.1, final_lr=0.01, decay_type="linear", momentum=0.5),
+                  bo.RegularizedSGD(0.01, alpha=0.05)):  # fmt: skip
+        net = NeuralNetwork([Dense(2), Dense(1)], MeanSquaredError(), seed=1)
+        Trainer(net, optim).fit(x, y, x, y, epochs=2, eval_every=2)
+        net.save(tmp_path / "o.npz", optimizer=optim)
+        _, back = fd.load_with_optimizer(tmp_path / "o.npz")
+        assert type(back) is type(optim) and back.get_config() == optim.get_config()

@@ -166,3 +166,26 @@ def test_param_grad_can_be_set_as_a_book_backward_does():
     op = MyBiasAdd(np.zeros((1, 2)))
     op.param_grad = np.ones((1, 2))
     np.testing.assert_array_equal(op.param_grad, np.ones((1, 2)))
+
+
+def test_weights_given_in_init_survive_a_refused_batch():
+    """A book-style layer holding given weights from __init__: a batch the loss refuses
+    resets the layer, and the next batch sets it up from the same given arrays."""
+
+    class Given(Layer):
+        def __init__(self, W, B):
+            super().__init__(W.shape[1])
+            self.params = [W, B]
+
+        def _setup_layer(self, input_):
+            self.operations = [MyWeightMultiply(self.params[0]), MyBiasAdd(self.params[1])]
+
+    x, y = data()
+    W, B = np.full((5, 1), 0.5), np.full((1, 1), 0.25)
+    net = NeuralNetwork([Given(W, B)], MyMeanSquaredError(), seed=1)
+    with pytest.raises(ValueError):
+        net.train_batch(x, np.zeros((40, 2)))
+    assert [a is b for a, b in zip(net.layers[0].params, [W, B], strict=True)] == [True, True]
+    net.train_batch(x, y)
+    assert net.params()[0] is W and net.params()[1] is B
+    np.testing.assert_allclose(net.forward(x), x @ W + B)

@@ -129,20 +129,64 @@ def test_conv_testing_prints_batch_losses_and_accuracies(capsys):
 
 
 def test_bad_input_is_refused_before_training():
+    """Refused before any training arithmetic, naming the data; the network stays unset and
+    NumPy's global generator where it was."""
     x, y = regression()
     net = NeuralNetwork([Dense(3), Dense(1)], MeanSquaredError(), seed=0)
     trainer = Trainer(net, SGD())
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
     with pytest.raises(ValueError, match="X_train has 50 rows and y_train 49"):
         trainer.fit(x, y[:-1], x, y)
     with pytest.raises(ValueError, match="Trainer.fit: epochs"):
         trainer.fit(x, y, x, y, epochs=0)
     with pytest.raises(TypeError, match="X_test and y_test must be numpy arrays"):
         trainer.fit(x, y, x.tolist(), y)
-    with pytest.raises(ValueError, match="MeanSquaredError: target"):
-        trainer.fit(x, np.zeros((50, 2)), x, y)
-    assert net.params() == [] or all(np.isfinite(p).all() for p in net.params())
+    with pytest.raises(ValueError, match=r"Trainer.fit: X_test \(50, 4\), y_test \(50, 2\): "
+                                         r"MeanSquaredError: target"):  # fmt: skip
+        trainer.fit(x, y, x, np.zeros((50, 2)))
+    assert net.params() == [] and all(layer.first for layer in net.layers)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
     with pytest.raises(ValueError, match="features and target must have the same number of rows"):
         next(trainer.generate_batches(x, y[:3]))
+
+
+def test_conv_testing_takes_integer_labels(capsys):
+    x, y = classification(n=1010)
+    net = NeuralNetwork([Dense(6, Tanh(), weight_init="glorot"), Dense(3)], SoftmaxCrossEntropy())
+    Trainer(net, SGD(0.1)).fit(x, y.argmax(axis=1), x[:40], y[:40].argmax(axis=1), epochs=1,
+                               eval_every=1, batch_size=10, conv_testing=True)  # fmt: skip
+    assert "Validation accuracy after 100 batches is" in capsys.readouterr().out
+
+
+def test_book_style_optimizers():
+    """Chapter 3's SGD (its own step()) and lincoln's _update_rule(**kwargs) subclasses."""
+    from fastdl.book.optimizers import Optimizer
+
+    class Chapter3SGD(Optimizer):
+        def __init__(self, lr=0.01):
+            super().__init__(lr)
+
+        def step(self):
+            for param, param_grad in zip(self.net.params(), self.net.param_grads(), strict=True):
+                param -= self.lr * param_grad
+
+    class LincolnSGD(Optimizer):
+        def _update_rule(self, **kwargs):
+            kwargs["param"] -= self.lr * kwargs["grad"]
+
+    x, y = regression()
+    nets = []
+    for optim in (Chapter3SGD(0.01), LincolnSGD(0.01), SGD(0.01)):
+        net = NeuralNetwork([Dense(3, Tanh()), Dense(1)], MeanSquaredError(), seed=2)
+        Trainer(net, optim).fit(x, y, x, y, epochs=2, eval_every=2, seed=0)
+        nets.append(net)
+    for other in nets[1:]:
+        for a, b in zip(nets[0].params(), other.params(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(NotImplementedError, match="must implement _update_rule or step"):
+        net = NeuralNetwork([Dense(1)], MeanSquaredError())
+        Trainer(net, Optimizer(0.1)).fit(x, y, x, y, epochs=1, eval_every=1)
 
 
 def test_divergence_without_early_stopping_restores_the_best_weights():
