@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from fastdl.kernels import optim as kernels
+
 __all__ = ["Optimizer", "SGD", "SGDMomentum", "AdaGrad", "RMSprop", "Adam", "AdamW", "Adadelta"]
 
 
@@ -376,13 +378,7 @@ class SGDMomentum(Optimizer):
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         v = self._slot(i, "velocity", param)
-        step = self.lr * grad
-        v *= self.momentum
-        v += step
-        if self.nesterov:
-            param -= self.momentum * v + step
-        else:
-            param -= v
+        kernels.sgd_momentum_update(param, grad, v, self.lr, self.momentum, self.nesterov)
 
 
 class AdaGrad(Optimizer):
@@ -407,8 +403,7 @@ class AdaGrad(Optimizer):
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         s = self._slot(i, "sum_sq", param)
-        s += grad * grad
-        param -= self.lr * grad / (np.sqrt(s) + self.eps)
+        kernels.adagrad_update(param, grad, s, self.lr, self.eps)
 
 
 class RMSprop(Optimizer):
@@ -436,9 +431,7 @@ class RMSprop(Optimizer):
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         s = self._slot(i, "mean_sq", param)
-        s *= self.rho
-        s += (1.0 - self.rho) * grad * grad
-        param -= self.lr * grad / (np.sqrt(s) + self.eps)
+        kernels.rmsprop_update(param, grad, s, self.lr, self.rho, self.eps)
 
 
 class Adam(Optimizer):
@@ -481,25 +474,12 @@ class Adam(Optimizer):
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         m = self._slot(i, "m", param)
         v = self._slot(i, "v", param)
-        tmp = self._slot(i, "scratch", param)
-        # m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²   (in place)
-        m *= self.beta1
-        np.multiply(grad, 1.0 - self.beta1, out=tmp)
-        m += tmp
-        v *= self.beta2
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1.0 - self.beta2
-        v += tmp
-        # p ← p − lr·m̂ / (√v̂ + eps)
+        # the bias corrections m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ), folded into two scalars
         t = self.iterations
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)
         v_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        np.multiply(v, v_hat_scale, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= self.lr * m_hat_scale
-        param -= tmp
+        kernels.adam_update(param, grad, m, v, self.lr * m_hat_scale, self.beta1, self.beta2,
+                            v_hat_scale, self.eps)  # fmt: skip
 
 
 class AdamW(Adam):
@@ -546,24 +526,4 @@ class Adadelta(Optimizer):
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
         s = self._slot(i, "mean_sq_grad", param)
         u = self._slot(i, "mean_sq_delta", param)
-        delta, tmp = self._slot(i, "delta", param), self._slot(i, "scratch", param)
-        rho = self.rho
-        # s ← ρ·s + (1−ρ)·g²   (in place: no temporaries for a million parameters)
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1.0 - rho
-        s *= rho
-        s += tmp
-        # Δ = √(u + eps) / √(s + eps) · g
-        np.add(u, self.eps, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        np.add(s, self.eps, out=delta)
-        np.sqrt(delta, out=delta)
-        np.divide(tmp, delta, out=delta)
-        delta *= grad
-        # u ← ρ·u + (1−ρ)·Δ²;  p ← p − lr·Δ
-        np.multiply(delta, delta, out=tmp)
-        tmp *= 1.0 - rho
-        u *= rho
-        u += tmp
-        delta *= self.lr
-        param -= delta
+        kernels.adadelta_update(param, grad, s, u, self.lr, self.rho, self.eps)
