@@ -139,7 +139,7 @@ class RNNLayer(_BookRecurrentLayer):
     Parameters
     ----------
     hidden_size : int
-        H.
+        ``H``.
     output_size : int
         O, the width of ``y_t`` (the vocabulary size V for the last layer).
     weight_scale : float or None, default None

@@ -120,7 +120,7 @@ class SamePad2d(nn.Module):
 
     Args:
         kernel_size (int or (int, int)): KH, KW of the convolution.
-        stride (int): S.
+        stride (int): ``S``.
 
     Shape:
         - Input: ``(N, C, H, W)``. Output: ``(N, C, H + PT + PB, W + PL + PR)``.
@@ -152,7 +152,7 @@ class SequenceBatchNorm1d(nn.BatchNorm1d):
     ``nn.BatchNorm1d``. Its parameters and buffers are ``nn.BatchNorm1d``'s, by name.
 
     Args:
-        num_features (int): D.
+        num_features (int): ``D``.
         eps (float), momentum (float or None): as ``nn.BatchNorm1d``'s.
 
     Shape:
@@ -239,8 +239,8 @@ class RNNLayer(_Sequence, nn.RNN):
     alone, as fastdl's ``RNNLayer``.
 
     Args:
-        input_size (int): D.
-        hidden_size (int): H.
+        input_size (int): ``D``.
+        hidden_size (int): ``H``.
         return_sequences (bool): every step ``(N, T, H)`` (default), or the last ``(N, H)``.
         stateful (bool): carry the final state into the next batch (detached, truncated
             backpropagation through time); ``reset_state()`` returns to zeros.
@@ -266,8 +266,8 @@ class GRULayer(_Sequence, nn.GRU):
     fastdl's ``GRULayer`` (whose two biases are torch's).
 
     Args:
-        input_size (int): D.
-        hidden_size (int): H.
+        input_size (int): ``D``.
+        hidden_size (int): ``H``.
         return_sequences (bool), stateful (bool): as for :class:`RNNLayer`.
 
     Shape:
@@ -289,8 +289,8 @@ class LSTMLayer(_Sequence, nn.LSTM):
     as fastdl's ``LSTMLayer``; the state is ``(h, c)``.
 
     Args:
-        input_size (int): D.
-        hidden_size (int): H.
+        input_size (int): ``D``.
+        hidden_size (int): ``H``.
         return_sequences (bool), stateful (bool), single_bias (bool): as for
             :class:`RNNLayer`.
 

@@ -24,7 +24,7 @@ class Embedding(Layer):
     vocab_size : int
         V; ids must lie in ``[0, V)``.
     dim : int
-        E.
+        ``E``.
     weight_init : {"standard", "glorot", "he"}, default "standard"
         ``"standard"`` draws N(0, 1), as PyTorch's ``nn.Embedding``.
 

@@ -203,7 +203,7 @@ class RNNLayer(_RecurrentLayer):
     Parameters
     ----------
     hidden_size : int
-        H.
+        ``H``.
     return_sequences : bool, default True
         Return every step ``(N, T, H)``; False returns the last step ``(N, H)``.
     stateful : bool, default False
