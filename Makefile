@@ -81,3 +81,23 @@ release-check: $(BIN)/.installed
 	    print('release-check: fastdl', fastdl.__version__, 'from', fastdl.__file__)"
 	cd $(RELEASE_DIR) && venv/bin/fastdl train mnist-cnn --smoke
 	@echo "release-check: $$(ls $(RELEASE_DIR)/dist) pass twine check; the wheel trained from a fresh venv"
+
+# -- speed history (issue 15) ------------------------------------------------------------------
+
+.PHONY: bench-history bench-history-quick bench-history-check
+
+# asv over 16 commits since the compiled kernels landed (both ends; ~45-60 min on the 2-core
+# machine), published to asv_bench/html with asv's scripts vendored (opens offline); redraws
+# docs/images/asv_history_cnn.png. Open: python -m http.server --bind 127.0.0.1 --directory asv_bench/html 8080
+bench-history: $(BIN)/.installed
+	$(BIN)/python asv_bench/history.py --plot docs/images/asv_history_cnn.png
+
+# 4 commits, asv --quick, the CNN step and inference and the matmul ceiling: ~6 min
+bench-history-quick: $(BIN)/.installed
+	$(BIN)/python asv_bench/history.py --quick
+
+# the published history in headless Chromium, no network but 127.0.0.1: no request off the
+# machine, graphs drawn, the regressions table; screenshots in asv_bench/history_screenshots/
+bench-history-check: $(BIN)/.installed
+	@[ -f asv_bench/html/index.html ] || { echo "bench-history-check: run make bench-history or bench-history-quick first" >&2; exit 1; }
+	$(BIN)/python asv_bench/check_history.py

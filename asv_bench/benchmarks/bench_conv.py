@@ -29,7 +29,9 @@ import numpy as np
 from fastdl import config
 from fastdl.kernels import conv, im2col, pool
 
-from .common import rate
+from .common import rate, require
+
+IM2COL = {"np": ("im2col_np", "col2im_np"), "nb": ("im2col_image", "col2im_image")}
 
 LAYERS = {
     # name: (N, H, W, C_in, C_out, K, pad, relu, need_dx)
@@ -90,23 +92,57 @@ class Conv:
 
 
 class Im2col:
+    """The reference CNN's conv2 patches (64 images of 26 × 26 × 32, 3 × 3, stride 1):
+    ``im2col_np``/``col2im_np`` on the whole batch ("np", the NumPy twin's path) against the
+    compiled one-image ``im2col_image``/``col2im_image`` over the batch ("nb", what the
+    convolution's numba twins run per image; here one thread, called image by image).
+    Skipped on commits that have neither."""
+
     params = ["np", "nb"]
     param_names = ["impl"]
 
     def setup(self, impl):
         if impl == "nb" and config.PURE_AT_IMPORT:
             raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+        require(im2col, "output_size", *IM2COL[impl])
         self.x = np.random.default_rng(0).standard_normal((64, 26, 26, 32)).astype(np.float32)
-        self.im2col = getattr(im2col.im2col, impl)
-        self.col2im = getattr(im2col.col2im, impl)
-        self.col = self.im2col(self.x, 3, 3, 1, (0, 0, 0, 0))
-        self.col2im(self.col, 26, 26, 3, 3, 1, (0, 0, 0, 0))
+        self.shape = (26, 26, 3, 3, 1, (0, 0, 0, 0))  # H, W, KH, KW, stride, pad
+        self.out = im2col.output_size(*self.shape)  # OH, OW
+        self.rows, self.cols = self.out[0] * self.out[1], 3 * 3 * 32
+        self.to_col, self.to_image = (
+            getattr(self, f"_im2col_{impl}"),
+            getattr(self, f"_col2im_{impl}"),
+        )
+        self.col = self.to_col()
+        self.to_image()
+
+    def _im2col_np(self):
+        return im2col.im2col_np(self.x, *self.shape[2:])
+
+    def _col2im_np(self):
+        return im2col.col2im_np(self.col, *self.shape)
+
+    def _im2col_nb(self):
+        _, _, kh, kw, stride, (pt, _, pl, _) = self.shape
+        oh, ow = self.out
+        col = np.empty((len(self.x), self.rows, self.cols), np.float32)
+        for i in range(len(self.x)):
+            im2col.im2col_image(self.x[i], kh, kw, stride, pt, pl, oh, ow, col[i])
+        return col
+
+    def _col2im_nb(self):
+        _, _, kh, kw, stride, (pt, _, pl, _) = self.shape
+        oh, ow = self.out
+        x = np.zeros_like(self.x)
+        for i in range(len(self.x)):
+            im2col.col2im_image(self.col[i], kh, kw, stride, pt, pl, oh, ow, x[i])
+        return x
 
     def time_im2col(self, impl):
-        self.im2col(self.x, 3, 3, 1, (0, 0, 0, 0))
+        self.to_col()
 
     def time_col2im(self, impl):
-        self.col2im(self.col, 26, 26, 3, 3, 1, (0, 0, 0, 0))
+        self.to_image()
 
 
 FIRST_CONV = """

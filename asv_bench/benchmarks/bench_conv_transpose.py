@@ -14,9 +14,10 @@ Data come from a fixed seed; the JIT is warmed in ``setup``.
 import numpy as np
 
 from fastdl import config
-from fastdl.kernels import conv_transpose
 
-from .common import rate
+from .common import optional, rate
+
+conv_transpose = optional("fastdl.kernels.conv_transpose")
 
 LAYERS = {
     # name: (N, H, W, C_in, C_out, K, stride, pad, output_padding)

@@ -25,15 +25,16 @@ import numpy as np
 
 import fastdl as fd
 from fastdl import config
-from fastdl.kernels import gru as kgru
-from fastdl.kernels import lstm as klstm
-from fastdl.kernels import rnn as krnn
-from fastdl.layers.recurrent import GRULayer, LSTMLayer, RNNLayer
 
-from .common import example_flops, per_second
+from .common import BLAS_PATHS, example_flops, optional, per_second
+
+kgru = optional("fastdl.kernels.gru")
+klstm = optional("fastdl.kernels.lstm")
+krnn = optional("fastdl.kernels.rnn")
+recurrent = optional("fastdl.layers.recurrent")
 
 VOCAB, HIDDEN = 65, 256
-LAYERS = {"rnn": RNNLayer, "gru": GRULayer, "lstm": LSTMLayer}
+LAYERS = {"rnn": "RNNLayer", "gru": "GRULayer", "lstm": "LSTMLayer"}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
@@ -56,7 +57,9 @@ class CharLSTMStep:
         self.x = np.eye(VOCAB, dtype=np.float32)[ids[:, :-1]]
         self.y = np.ascontiguousarray(ids[:, 1:])
         self.net = fd.NeuralNetwork(
-            layers=[LSTMLayer(HIDDEN), fd.Dense(VOCAB)], loss=fd.SoftmaxCrossEntropy(), seed=0
+            layers=[recurrent.LSTMLayer(HIDDEN), fd.Dense(VOCAB)],
+            loss=fd.SoftmaxCrossEntropy(),
+            seed=0,
         )
         self.optim = fd.Adam(lr=1e-3, clip_norm=5.0)
         fd.Trainer(self.net, self.optim)
@@ -96,7 +99,7 @@ class CharLSTMStep:
 class CharLSTMStepBLAS(CharLSTMStep):
     """``CharLSTMStep`` on each BLAS path (``FASTDL_BLAS``), compiled kernels throughout."""
 
-    params = (list(config.BLAS_PATHS), ["T25-N32", "T64-N64"])
+    params = (list(BLAS_PATHS), ["T25-N32", "T64-N64"])
     param_names = ["blas", "shape"]
 
     def setup(self, blas, shape):
@@ -130,7 +133,7 @@ class RecurrentLayer:
         rng = np.random.default_rng(0)
         self.x = rng.standard_normal((32, 25, 64)).astype(np.float32)
         self.grad = rng.standard_normal((32, 25, HIDDEN)).astype(np.float32)
-        self.layer = LAYERS[cell](HIDDEN)
+        self.layer = getattr(recurrent, LAYERS[cell])(HIDDEN)
         self.layer.bind(np.random.default_rng(0), np.float32)
         with _impl(impl), config.compute():
             self.layer.forward(self.x)
