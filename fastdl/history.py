@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from fastdl import _plotting
+
 __all__ = ["History"]
 
 
@@ -78,23 +80,11 @@ class History:
         """
         if not self.epoch:
             raise ValueError("History.plot: no evaluation was recorded, so there is no curve")
-        try:
-            if path is not None:
-                import matplotlib
+        plt = _plotting.pyplot("History.plot", path)
+        from matplotlib.ticker import MaxNLocator
 
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-            from matplotlib.ticker import MaxNLocator
-        except ImportError as error:
-            raise ImportError(
-                "History.plot needs matplotlib: pip install 'fastdl[plot]'"
-            ) from error
         panels = 2 if self.val_accuracy else 1
-        if path is None:
-            fig = plt.gcf()
-            fig.clf()
-        else:
-            fig = plt.figure()
+        fig = _plotting.new_figure(plt, path)
         fig.set_size_inches(5.5 * panels, 4.0)
         ax = fig.add_subplot(1, panels, 1)
         marker = "o" if len(self.epoch) <= 30 else None
@@ -118,7 +108,5 @@ class History:
         if title:
             fig.suptitle(title)
         fig.tight_layout()
-        if path is not None:
-            fig.savefig(os.fspath(path), dpi=120)
-            plt.close(fig)
+        _plotting.finish(plt, fig, path)
         return fig

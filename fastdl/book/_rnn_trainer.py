@@ -11,6 +11,7 @@ from copy import deepcopy
 
 import numpy as np
 
+from fastdl import _plotting
 from fastdl._checks import positive_int
 from fastdl.datasets import load_text
 from fastdl.network import NeuralNetwork
@@ -194,21 +195,8 @@ class RNNTrainer:
         """
         if not len(self.plot_loss):
             raise ValueError("RNNTrainer.plot: no loss recorded yet; call train() first")
-        try:
-            if path is not None:
-                import matplotlib
-
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError as error:
-            raise ImportError(
-                "RNNTrainer.plot needs matplotlib: pip install 'fastdl[plot]'"
-            ) from error
-        if path is None:
-            fig = plt.gcf()
-            fig.clf()
-        else:
-            fig = plt.figure(figsize=(5.5, 4.0))
+        plt = _plotting.pyplot("RNNTrainer.plot", path)
+        fig = _plotting.new_figure(plt, path, figsize=(5.5, 4.0))
         ax = fig.add_subplot(1, 1, 1)
         ax.plot(self.plot_iter, self.plot_loss)
         ax.set_xlabel("iteration")
@@ -217,7 +205,5 @@ class RNNTrainer:
         if title:
             ax.set_title(title)
         fig.tight_layout()
-        if path is not None:
-            fig.savefig(os.fspath(path), dpi=120)
-            plt.close(fig)
+        _plotting.finish(plt, fig, path)
         return fig
