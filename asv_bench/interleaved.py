@@ -1,9 +1,12 @@
 """Speed table from the asv benchmark classes: interleaved rounds of separate processes.
 
 The machine is shared, so a speed is only meaningful beside another measured at the same
-time. Each round runs fastdl's CNN measures, then PyTorch's (when torch is installed), then
-the character LSTM, each in a fresh process; the table gives the median and range per
-measure. Run from the repository root::
+time. Each round runs, each in a fresh process, fastdl's CNN workloads, fastdl's character
+LSTM, then the same workloads in PyTorch, JAX and ONNX Runtime (``bench_torch_compare``,
+``bench_jax_compare``, ``bench_onnx_compare``; a framework that is not installed shows
+"—"). It prints issue 15's table in Markdown: each framework's median over the rounds and
+fastdl's ratio to the best peer, taken round by round, then fastdl's GFLOP/s against the
+sgemm ceiling measured in the same processes. Run from the repository root::
 
     python asv_bench/interleaved.py --rounds 3
 
@@ -23,28 +26,68 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-FASTDL = """
-from benchmarks import bench_cnn_step as b
-out = {}
-s = b.CNNStep(); s.setup("numba", "reference"); out["reference CNN step, batch 64 (images/s)"] = s.track_images_per_s("numba", "reference")
-i = b.CNNInference(); i.setup("numba"); out["reference CNN inference, batch 1000 (images/s)"] = i.track_images_per_s("numba")
-s = b.CNNStep(); s.setup("numba", "book"); out["book CNN step, batch 60 (images/s)"] = s.track_images_per_s("numba", "book")
-s = b.CNNStep(); s.setup("numpy", "reference"); out["reference CNN step, pure NumPy (images/s)"] = s.track_images_per_s("numpy", "reference")
+# The peers' table: one row per workload, one process per framework and round.
+ROWS = (
+    ("reference CNN training step, batch 64", "images/s"),
+    ("reference CNN inference, batch 1000", "images/s"),
+    ("book CNN training step, batch 60", "images/s"),
+    ("LSTM-256 char step, T 25, batch 32", "tokens/s"),
+    ("LSTM-256 char step, T 64, batch 64", "tokens/s"),
+    ("reference CNN step, pure NumPy (FASTDL_PURE path)", "images/s"),
+    ("peak memory of the reference CNN step", "MiB"),
+)
+REF, INF, BOOK, T25, T64, PURE, MEM = (name for name, _ in ROWS)
+PEERS = ("PyTorch", "JAX", "ONNX Runtime")
+
+FASTDL_CNN = f"""
+from benchmarks import bench_cnn_step as b, bench_matmul as m
+from benchmarks.common import example_flops
+out, flops = {{}}, {{}}
+for model, name in (("reference", {REF!r}), ("book", {BOOK!r})):
+    s = b.CNNStep(); s.setup("numba", model); out[name] = s.track_images_per_s("numba", model)
+    flops[name] = example_flops(s.net, s.x) / len(s.x)
+i = b.CNNInference(); i.setup("numba"); out[{INF!r}] = i.track_images_per_s("numba")
+flops[{INF!r}] = example_flops(i.net, i.x, training=False) / len(i.x)
+s = b.CNNStep(); s.setup("numpy", "reference"); out[{PURE!r}] = s.track_images_per_s("numpy", "reference")
+out[{MEM!r}] = b.CNNStepMemory().track_step_peak_mib("numba")
+out["sgemm ceiling"] = m.sgemm_ceiling()
+out["flops"] = flops
 """
-TORCH = """
-from benchmarks import bench_torch_compare as t
-out = {}
-s = t.TorchStep(); s.setup("reference"); out["PyTorch reference CNN step (images/s)"] = s.track_images_per_s("reference")
-i = t.TorchInference(); i.setup(); out["PyTorch reference CNN inference (images/s)"] = i.track_images_per_s()
-s = t.TorchStep(); s.setup("book"); out["PyTorch book CNN step (images/s)"] = s.track_images_per_s("book")
-"""
-LSTM = """
+FASTDL_LSTM = f"""
 from benchmarks import bench_recurrent as r
-out = {}
-for impl, shape in (("numba", "T25-N32"), ("numba", "T64-N64"), ("numpy", "T25-N32")):
-    s = r.CharLSTMStep(); s.setup(impl, shape)
-    out[f"char LSTM step {shape}, {impl} (tokens/s)"] = s.track_tokens_per_s(impl, shape)
+from benchmarks.common import example_flops
+out, flops = {{}}, {{}}
+for shape, name in (("T25-N32", {T25!r}), ("T64-N64", {T64!r})):
+    s = r.CharLSTMStep(); s.setup("numba", shape); out[name] = s.track_tokens_per_s("numba", shape)
+    flops[name] = example_flops(s.net, s.x, one_hot=True) / s.tokens
+out["flops"] = flops
 """
+TORCH = f"""
+from benchmarks import bench_torch_compare as t
+out = {{}}
+for model, name in (("reference", {REF!r}), ("book", {BOOK!r})):
+    s = t.TorchStep(); s.setup(model); out[name] = s.track_images_per_s(model)
+i = t.TorchInference(); i.setup(); out[{INF!r}] = i.track_images_per_s()
+for shape, name in (("T25-N32", {T25!r}), ("T64-N64", {T64!r})):
+    s = t.TorchCharLSTMStep(); s.setup(shape); out[name] = s.track_tokens_per_s(shape)
+m = t.TorchStepMemory(); m.setup(); out[{MEM!r}] = m.track_step_peak_mib()
+"""
+JAX = f"""
+from benchmarks import bench_jax_compare as j
+out = {{}}
+for model, name in (("reference", {REF!r}), ("book", {BOOK!r})):
+    s = j.JaxStep(); s.setup(model); out[name] = s.track_images_per_s(model)
+i = j.JaxInference(); i.setup(); out[{INF!r}] = i.track_images_per_s()
+for shape, name in (("T25-N32", {T25!r}), ("T64-N64", {T64!r})):
+    s = j.JaxCharLSTMStep(); s.setup(shape); out[name] = s.track_tokens_per_s(shape)
+"""
+ORT = f"""
+from benchmarks import bench_onnx_compare as o
+i = o.OnnxRuntimeInference(); i.setup()
+out = {{{INF!r}: i.track_images_per_s()}}
+"""
+FRAMEWORKS = (("fastdl", FASTDL_CNN), ("fastdl", FASTDL_LSTM), ("PyTorch", TORCH),
+              ("JAX", JAX), ("ONNX Runtime", ORT))  # fmt: skip
 
 
 BLAS = """
@@ -76,20 +119,72 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blas", action="store_true", help="compare the BLAS paths")
     args = parser.parse_args()
-    runs: dict[str, list[float]] = {}
-    codes = [BLAS.format(path=p) for p in BLAS_PATHS] if args.blas else (FASTDL, TORCH, LSTM)
-    for r in range(args.rounds):
-        for code in codes:
-            for name, value in measure(code).items():
-                runs.setdefault(name, []).append(value)
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    for name, values in runs.items():
-        print(
-            f"{name:55s} {statistics.median(values):>9,.0f}  "
-            f"({min(values):,.0f}–{max(values):,.0f}, {len(values)} runs)"
-        )
     if args.blas:
+        runs: dict[str, list[float]] = {}
+        for r in range(args.rounds):
+            for code in (BLAS.format(path=p) for p in BLAS_PATHS):
+                for name, value in measure(code).items():
+                    runs.setdefault(name, []).append(value)
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        for name, values in runs.items():
+            print(
+                f"{name:55s} {statistics.median(values):>9,.0f}  "
+                f"({min(values):,.0f}–{max(values):,.0f}, {len(values)} runs)"
+            )
         print_ratios(runs, args.rounds)
+        return
+    rounds = []
+    for r in range(args.rounds):
+        got: dict[str, dict] = {}
+        for framework, code in FRAMEWORKS:
+            out = measure(code)
+            flops = {**got.get(framework, {}).get("flops", {}), **out.pop("flops", {})}
+            got.setdefault(framework, {}).update(out, flops=flops)
+        rounds.append(got)
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    print(peers_table(rounds))
+
+
+def peers_table(rounds: list[dict]) -> str:
+    """The issue-15 table in Markdown: each framework's median over the rounds, and fastdl's
+    ratio to the best peer taken round by round (for memory: to PyTorch, lower is better),
+    then fastdl's GFLOP/s against the sgemm ceiling measured in the same processes."""
+    columns = ("fastdl", *PEERS)
+    lines = [
+        f"| workload | unit | {' | '.join(columns)} | fastdl / best peer |",
+        "| --- | --- |" + " ---: |" * (len(columns) + 1),
+    ]
+    for name, unit in ROWS:
+        cells = []
+        for framework in columns:
+            values = [r.get(framework, {}).get(name) for r in rounds]
+            values = [v for v in values if v is not None]
+            cells.append(f"{statistics.median(values):,.0f}" if values else "—")
+        ratios = []
+        for r in rounds:
+            mine = r.get("fastdl", {}).get(name)
+            peers = [r[p][name] for p in PEERS if name in r.get(p, {})]
+            if mine is not None and peers:
+                ratios.append(mine / (min(peers) if unit == "MiB" else max(peers)))
+        ratio = f"{statistics.median(ratios):.2f}×" if ratios else "—"
+        lines.append(f"| {name} | {unit} | {' | '.join(cells)} | {ratio} |")
+    ceilings = [
+        r["fastdl"]["sgemm ceiling"] for r in rounds if "sgemm ceiling" in r.get("fastdl", {})
+    ]
+    if ceilings:
+        ceiling = statistics.median(ceilings)
+        lines.append(
+            f"\nfastdl's rates against the sgemm ceiling, {ceiling:.0f} GFLOP/s in the same runs:"
+        )
+        for name, _unit in ROWS:
+            per_item = [
+                r["fastdl"]["flops"].get(name) for r in rounds if "flops" in r.get("fastdl", {})
+            ]
+            rates = [r["fastdl"][name] for r in rounds if name in r.get("fastdl", {})]
+            if per_item and per_item[0] and rates:
+                gflops = statistics.median(rates) * per_item[0] / 1e9
+                lines.append(f"- {name}: {gflops:.1f} GFLOP/s ({100 * gflops / ceiling:.0f}%)")
+    return "\n".join(lines)
 
 
 def print_ratios(runs: dict[str, list[float]], rounds: int) -> None:

@@ -3,7 +3,8 @@
 - ``CNNStep``: one training step (forward, loss, backward, optimizer update) of
   the reference MNIST CNN of PyTorch's example without dropout (conv 32@3×3 → ReLU → conv
   64@3×3 → ReLU → max-pool 2 → Dense 128 ReLU → Dense 10; Adadelta; batch 64) and of the
-  book's chapter-5 CNN (conv 16@5×5 "same" → tanh → Dense 10; SGDMomentum; batch 60).
+  book's chapter-5 CNN (conv 16@5×5 "same" → tanh → Dense 10; SGDMomentum; batch 60;
+  without the chapter's dropout since the peers' comparison, as every peer's, has none).
   ``track_images_per_s`` reports training images per second (targets on the reference
   machine, 2 threads: reference ≥ 1,100 numba / ≥ 250 NumPy; book ≥ 4,500).
 - ``CNNInference``: the reference CNN's forward pass in inference mode on 1,000 images
@@ -23,7 +24,7 @@ from fastdl import config
 from fastdl.layers.conv import Conv2D
 from fastdl.layers.pool import MaxPool2D
 
-from .common import BLAS_PATHS, example_flops, per_second
+from .common import BLAS_PATHS, example_flops, peak_step_mib, per_second
 
 
 def reference_cnn(seed=0):
@@ -44,7 +45,7 @@ def reference_cnn(seed=0):
 def book_cnn(seed=0):
     return fd.NeuralNetwork(
         layers=[
-            Conv2D(16, 5, padding="same", activation=fd.Tanh(), dropout=0.8, flatten=True),
+            Conv2D(16, 5, padding="same", activation=fd.Tanh(), flatten=True),
             fd.Dense(10),
         ],
         loss=fd.SoftmaxCrossEntropy(),
@@ -174,6 +175,47 @@ class CNNInference:
 
     track_images_per_s.unit = "images/s"
     track_gflops.unit = "GFLOP/s"
+
+
+STEP_MEMORY = """
+import numpy as np
+import fastdl as fd
+from fastdl import config
+from benchmarks.bench_cnn_step import MODELS
+build, optimizer, batch = MODELS["reference"]
+net = build()
+optim = optimizer()
+fd.Trainer(net, optim)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+Y = rng.integers(0, 10, batch)
+def run(x, y):
+    with config.use_pure({pure}):
+        net.train_batch(x, y)
+        optim.step()
+warm = lambda: run(X[:2], Y[:2])
+step = lambda: run(X, Y)
+"""
+
+
+class CNNStepMemory:
+    """Peak memory of the reference CNN's training step (batch 64), to read against
+    ``bench_torch_compare.TorchStepMemory``."""
+
+    params = ["numba", "numpy"]
+    param_names = ["impl"]
+    timeout = 300
+
+    def setup(self, impl):
+        if impl == "numba" and config.PURE_AT_IMPORT:
+            raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+
+    def track_step_peak_mib(self, impl):
+        """MiB the step adds to the process at its peak: activations, gradients and
+        workspace (:func:`common.peak_step_mib`)."""
+        return peak_step_mib(STEP_MEMORY.format(pure=impl == "numpy"))
+
+    track_step_peak_mib.unit = "MiB"
 
 
 FIRST_BATCH = """

@@ -7,13 +7,22 @@ torch==2.13.0`` (a CPU build) to run these. Threads: as many as fastdl uses.
 - ``TorchStep.track_images_per_s``: reference CNN without dropout (Adadelta, batch 64) and
   the book's CNN (SGD momentum, batch 60), training images per second.
 - ``TorchInference.track_images_per_s``: the reference CNN's forward on 1,000 images.
+- ``TorchCharLSTMStep.track_tokens_per_s``: one-hot characters (V = 65) → ``nn.LSTM(256)``
+  → ``nn.Linear(65)``, Adam after ``clip_grad_norm_(5)``, as ``bench_recurrent.CharLSTMStep``.
+- ``TorchStepMemory.track_step_peak_mib``: the reference CNN step's peak memory, as
+  ``bench_cnn_step.CNNStepMemory`` measures fastdl's.
+
+No dropout on either side (as the peers' table of issue 15): a step then measures the same
+arithmetic in both libraries rather than their random-number generators.
 """
 
 import numpy as np
 
 from fastdl import config
 
-from .common import per_second
+from .common import peak_step_mib, per_second
+
+VOCAB, HIDDEN = 65, 256
 
 
 def _torch():
@@ -39,7 +48,7 @@ def _models(torch):
         ),
         "book": (
             lambda: nn.Sequential(
-                nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Dropout(0.2), nn.Flatten(),
+                nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Flatten(),
                 nn.Linear(16 * 28 * 28, 10),
             ),
             lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
@@ -98,3 +107,77 @@ class TorchInference:
         return per_second(self._forward, len(self.x))
 
     track_images_per_s.unit = "images/s"
+
+
+class TorchCharLSTMStep:
+    params = ["T25-N32", "T64-N64"]
+    param_names = ["shape"]
+    timeout = 300
+
+    def setup(self, shape):
+        torch = _torch()
+        torch.manual_seed(0)
+        t_len, n = (25, 32) if shape == "T25-N32" else (64, 64)
+        rng = np.random.default_rng(0)
+        ids = rng.integers(0, VOCAB, size=(n, t_len + 1))
+        self.x = torch.from_numpy(np.eye(VOCAB, dtype=np.float32)[ids[:, :-1]])
+        self.y = torch.from_numpy(np.ascontiguousarray(ids[:, 1:]).reshape(-1))
+        self.lstm = torch.nn.LSTM(VOCAB, HIDDEN, batch_first=True)
+        self.out = torch.nn.Linear(HIDDEN, VOCAB)
+        self.params = list(self.lstm.parameters()) + list(self.out.parameters())
+        self.optim = torch.optim.Adam(self.params, lr=1e-3)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.torch = torch
+        self.tokens = n * t_len
+        self._step()
+
+    def _step(self):
+        self.optim.zero_grad()
+        h, _ = self.lstm(self.x)
+        self.loss(self.out(h).reshape(-1, VOCAB), self.y).backward()
+        self.torch.nn.utils.clip_grad_norm_(self.params, 5.0)
+        self.optim.step()
+
+    def time_step(self, shape):
+        self._step()
+
+    def track_tokens_per_s(self, shape):
+        return per_second(self._step, self.tokens)
+
+    track_tokens_per_s.unit = "tokens/s"
+
+
+TORCH_MEMORY = """
+import numpy as np
+import torch
+from benchmarks.bench_torch_compare import _models, _torch
+torch = _torch()
+torch.manual_seed(0)
+build, optimizer, batch = _models(torch)["reference"]
+net = build()
+optim = optimizer(net.parameters())
+loss = torch.nn.CrossEntropyLoss()
+rng = np.random.default_rng(0)
+X = torch.from_numpy(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+Y = torch.from_numpy(rng.integers(0, 10, batch))
+def run(x, y):
+    optim.zero_grad()
+    loss(net(x), y).backward()
+    optim.step()
+warm = lambda: run(X[:2], Y[:2])
+step = lambda: run(X, Y)
+"""
+
+
+class TorchStepMemory:
+    timeout = 300
+
+    def setup(self):
+        _torch()
+
+    def track_step_peak_mib(self):
+        """MiB the reference CNN's training step (batch 64) adds to the process at its peak
+        (activations, gradients and workspace; see :func:`common.peak_step_mib`)."""
+        return peak_step_mib(TORCH_MEMORY)
+
+    track_step_peak_mib.unit = "MiB"

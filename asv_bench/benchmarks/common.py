@@ -9,7 +9,11 @@ failing.
 """
 
 import importlib
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 try:  # raised inside a benchmark (not its setup), asv records a skip, not a failure
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -85,3 +89,43 @@ def example_flops(net, x, training=True, one_hot=False):
 
     counted = count(net, x.shape[1:], one_hot=one_hot)
     return len(x) * (counted.training_flops if training else counted.forward_flops)
+
+
+PEAK_RUNNER = """
+import gc, json, sys
+sys.path.insert(0, {root!r})
+{code}
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+warm()  # code loaded and kernels compiled on a 2-image batch, then the peak is reset
+gc.collect()
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+base = status("VmRSS")
+for _ in range(3):
+    step()
+print(json.dumps((status("VmHWM") - base) / 2**20))
+"""
+
+
+def peak_step_mib(code):
+    """Peak memory a training step adds to a fresh process, in MiB.
+
+    ``code`` builds the model, its optimizer and the full batch, and defines ``warm()`` (one
+    step on 2 images: it loads the library's code, compiles kernels and creates the
+    optimizer's state) and ``step()`` (one step on the full batch). The result is the
+    process's peak resident memory over three ``step()`` calls minus its resident memory
+    just before them (Linux's ``VmHWM``, reset through ``/proc/self/clear_refs``): what the
+    step's activations, gradients and workspace take beyond the weights and the data. A
+    subprocess, so nothing an earlier benchmark allocated is counted or reused.
+    """
+    if not Path("/proc/self/clear_refs").exists():
+        raise NotImplementedError("peak memory is read from Linux's /proc")
+    root = str(Path(__file__).resolve().parent.parent)
+    script = PEAK_RUNNER.format(root=root, code=code)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
