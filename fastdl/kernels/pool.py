@@ -166,13 +166,11 @@ def _pool_images(x, size, stride, lo, hi, y, idx):
                             continue
                         src = xb[y0 + i, x0 + j]
                         pos = (y0 + i) * w + x0 + j
-                        for q in range(c):  # as the twin's np.maximum and strict ">":
-                            v = src[q]
-                            if v > yo[q]:  # a larger value: it and where it is
-                                yo[q] = v
-                                io[q] = pos
-                            elif v == yo[q] or v != v:  # a tie takes the later value (the
-                                yo[q] = v  # sign of a zero), a NaN stays; the place stays
+                        for q in range(c):  # as the twin's np.maximum and strict ">",
+                            v = src[q]  # in selects rather than branches, which vectorise:
+                            cur = yo[q]  # a larger value moves the place; a tie takes the
+                            io[q] = pos if v > cur else io[q]  # later value (the sign of a
+                            yo[q] = v if (v >= cur or v != v) else cur  # zero); NaN stays
         for q in range(c):
             for r in range(oh * ow):
                 y[b, q, r] = yb[r, q]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels.elementwise import sigmoid_backward, tanh_backward
+from fastdl.kernels.elementwise import sigmoid_backward, tanh_backward, tanh_forward
 from fastdl.ops.base import Operation
 
 __all__ = ["Identity", "Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU"]
@@ -55,7 +55,7 @@ class Tanh(Operation):
     """``y = tanh(x)``, ``dx = dy * (1 - y²)``."""
 
     def _output(self, inference: bool) -> np.ndarray:
-        return np.tanh(self.input_)
+        return tanh_forward(self.input_)  # float32: a vectorised rational tanh (≤ 3.6e-7 off)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return tanh_backward(self.output, output_grad)  # dy · (1 − y²), one pass

@@ -3,10 +3,14 @@
 Layouts matter here: the kernels meet NCHW views of channels-last memory (a convolution's
 output), C-ordered gradients, slices with steps, and 1-D to 3-D arrays from dense and
 recurrent layers. The results must be bitwise equal to the loop — the same float operations
-in the same order — whatever the layout.
+in the same order — whatever the layout. The one exception is the float32 tanh forward,
+whose numba twin is a rational approximation: it must stay within 3.6e-7 of the exact tanh
+and keep NaN, ±inf, ±0 and |tanh| ≤ 1 exactly.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -68,6 +72,57 @@ def loop(fn, *arrays):
     for index in np.ndindex(out.shape):
         out[index] = fn(*(a[index] for a in arrays))
     return out
+
+
+#: The rational float32 tanh's largest absolute error (fastdl.kernels._activation_rows).
+TANH_ERROR = 3.6e-7
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_tanh_forward(case, dtype, impl):
+    """Twin against ``math.tanh`` per element, in any layout; float64 bit for bit, float32
+    within the rational tanh's error; the result keeps a contiguous input's layout."""
+    x, _ = arrays(case, dtype)
+    x = x * dtype(4)  # reach the saturated range too
+    expected = loop(lambda v: dtype(math.tanh(float(v))), x)
+    y = getattr(ew.tanh_forward, impl)(x)
+    assert y.shape == x.shape and y.dtype == dtype
+    if dtype == np.float64:  # numpy's tanh and libm's may differ in the last bit
+        np.testing.assert_allclose(y, expected, rtol=4.5e-16, atol=0)
+        np.testing.assert_array_equal(y, ew.tanh_forward.np(x))  # the twin itself
+    else:
+        np.testing.assert_allclose(y, expected, rtol=0, atol=TANH_ERROR if impl == "nb" else 1.2e-7)
+    if impl == "nb" and x.ndim == 4 and x.size and case[2] == "channels-last":
+        assert np.argsort(y.strides).tolist() == np.argsort(x.strides).tolist()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_tanh_forward_special_values(dtype, impl):
+    """NaN stays NaN, ±inf → ±1, −0 → −0, a subnormal stays near itself, |tanh| ≤ 1."""
+    x = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, -1e-40, 1e30, -1e30, 7.9, -20.0,
+                  0.5], dtype=dtype)  # fmt: skip
+    with np.errstate(all="ignore"):
+        y = getattr(ew.tanh_forward, impl)(x)
+    assert np.isnan(y[0]) and not np.isnan(y[1:]).any()
+    np.testing.assert_array_equal(y[[1, 2, 7, 8, 10]], [1, -1, 1, -1, -1])
+    assert y[3] == 0 and np.signbit(y[3]) and y[4] == 0 and not np.signbit(y[4])
+    assert abs(y[5]) <= 1e-39 and abs(y[6]) <= 1e-39 and np.signbit(y[6])
+    assert np.all(np.abs(y[1:]) <= 1)
+    np.testing.assert_allclose(y[9:], np.tanh(x[9:].astype(np.float64)), rtol=0, atol=TANH_ERROR)
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twin unavailable in pure mode")
+def test_tanh_forward_error_over_the_float32_range():
+    """The bound over a dense grid of float32 inputs, the clamp's neighbourhood included."""
+    x = np.concatenate([np.linspace(-10, 10, 200_001), np.linspace(7.8, 8.0, 10_001)])
+    x = x.astype(np.float32)
+    y = ew.tanh_forward.nb(x)
+    err = np.abs(y.astype(np.float64) - np.tanh(x.astype(np.float64)))
+    assert err.max() <= TANH_ERROR
+    np.testing.assert_array_equal(ew.tanh_forward.nb(-x), -y)  # odd, as the exact tanh
 
 
 def tanh_grad(y, dy):
