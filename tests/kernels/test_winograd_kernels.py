@@ -136,12 +136,12 @@ def test_non_finite_weights_take_the_direct_sum():
 
 
 @pytest.mark.parametrize("pure", [False, True] if not config.PURE_AT_IMPORT else [True])
-def test_gradcheck_through_a_winograd_forward(pure):
+def test_gradcheck_through_winograd(pure):
     """float64 central differences of the forward (Winograd in the numba twin) against the
     backward pass (im2col / scatter), input and both parameters."""
     rng = np.random.default_rng(6)
-    c_in = conv.WINOGRAD_MIN_C_IN
-    op = Conv2DOp(rng.standard_normal((3, c_in, 3, 3)) * 0.3, rng.standard_normal(3), 1,
+    c_in = co = conv.WINOGRAD_MIN_C_IN
+    op = Conv2DOp(rng.standard_normal((co, c_in, 3, 3)) * 0.3, rng.standard_normal(co), 1,
                   (1, 0, 0, 1), relu=False)  # fmt: skip
     x = rng.standard_normal((2, c_in, 5, 4))
     with config.use_pure(pure):
