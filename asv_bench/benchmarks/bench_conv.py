@@ -165,3 +165,42 @@ class CompileTime:
 
     def timeraw_first_conv_warm(self):
         return FIRST_CONV
+
+
+class Conv3x3Forward:
+    """conv2's forward in the numba twin by each route: Winograd's F(2×2, 3×3) (the default
+    for 3×3 stride-1 with ≥ ``WINOGRAD_MIN_C_IN`` input channels) against im2col + GEMM,
+    at the training batch (64) and the inference batch (1,000). The FLOP rate counts the
+    direct sum's FLOPs for both, so it reads as speed."""
+
+    params = (["im2col", "winograd"], [64, 1000])
+    param_names = ["route", "batch"]
+    timeout = 180
+
+    def setup(self, route, batch):
+        if config.PURE_AT_IMPORT:
+            raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
+        require(conv, "WINOGRAD_MIN_C_IN")
+        rng = np.random.default_rng(0)
+        self.x = np.abs(rng.standard_normal((batch, 26, 26, 32))).astype(np.float32)
+        self.w = (rng.standard_normal((3, 3, 32, 64)) * 0.1).astype(np.float32)
+        self.b = np.zeros(64, dtype=np.float32)
+        self.flops = 2 * batch * 24 * 24 * 64 * 9 * 32
+        self.saved = conv.WINOGRAD_MIN_C_IN
+        conv.WINOGRAD_MIN_C_IN = self.saved if route == "winograd" else 1 << 30
+        self._forward()
+
+    def teardown(self, route, batch):
+        if hasattr(self, "saved"):
+            conv.WINOGRAD_MIN_C_IN = self.saved
+
+    def _forward(self):
+        conv.conv2d_forward.nb(self.x, self.w, self.b, 1, (0, 0, 0, 0), True)
+
+    def time_forward(self, route, batch):
+        self._forward()
+
+    def track_gflops(self, route, batch):
+        return rate(self._forward, self.flops)
+
+    track_gflops.unit = "GFLOP/s"
