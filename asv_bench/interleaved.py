@@ -118,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blas", action="store_true", help="compare the BLAS paths")
+    parser.add_argument("--json", help="also write every round's measures to this file")
     args = parser.parse_args()
     if args.blas:
         runs: dict[str, list[float]] = {}
@@ -142,12 +143,15 @@ def main() -> None:
             got.setdefault(framework, {}).update(out, flops=flops)
         rounds.append(got)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rounds, indent=1))
     print(peers_table(rounds))
 
 
 def peers_table(rounds: list[dict]) -> str:
-    """The issue-15 table in Markdown: each framework's median over the rounds, and fastdl's
-    ratio to the best peer taken round by round (for memory: to PyTorch, lower is better),
+    """The issue-15 table in Markdown: each framework's median (and range) over the rounds,
+    and fastdl's ratio to the best peer taken round by round (median and range; for memory:
+    to PyTorch, lower is better),
     then fastdl's GFLOP/s against the sgemm ceiling measured in the same processes."""
     columns = ("fastdl", *PEERS)
     lines = [
@@ -159,14 +163,22 @@ def peers_table(rounds: list[dict]) -> str:
         for framework in columns:
             values = [r.get(framework, {}).get(name) for r in rounds]
             values = [v for v in values if v is not None]
-            cells.append(f"{statistics.median(values):,.0f}" if values else "—")
+            cells.append(
+                f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+                if values
+                else "—"
+            )
         ratios = []
         for r in rounds:
             mine = r.get("fastdl", {}).get(name)
             peers = [r[p][name] for p in PEERS if name in r.get(p, {})]
             if mine is not None and peers:
                 ratios.append(mine / (min(peers) if unit == "MiB" else max(peers)))
-        ratio = f"{statistics.median(ratios):.2f}×" if ratios else "—"
+        ratio = (
+            f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+            if ratios
+            else "—"
+        )
         lines.append(f"| {name} | {unit} | {' | '.join(cells)} | {ratio} |")
     ceilings = [
         r["fastdl"]["sgemm ceiling"] for r in rounds if "sgemm ceiling" in r.get("fastdl", {})
