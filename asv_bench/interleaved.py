@@ -34,7 +34,7 @@ ROWS = (
     ("LSTM-256 char step, T 25, batch 32", "tokens/s"),
     ("LSTM-256 char step, T 64, batch 64", "tokens/s"),
     ("reference CNN step, pure NumPy (FASTDL_PURE path)", "images/s"),
-    ("peak memory of the reference CNN step", "MiB"),
+    ("peak memory of training the reference CNN, batch 64", "MiB"),
 )
 REF, INF, BOOK, T25, T64, PURE, MEM = (name for name, _ in ROWS)
 PEERS = ("PyTorch", "JAX", "ONNX Runtime")
@@ -109,7 +109,8 @@ def measure(code: str) -> dict[str, float]:
     script = f"import sys, json\nsys.path.insert(0, {str(HERE)!r})\n{code}\nprint(json.dumps(out))"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if done.returncode != 0:
-        print(done.stderr.strip().splitlines()[-1], file=sys.stderr)
+        lines = done.stderr.strip().splitlines()
+        print(lines[-1] if lines else f"exited with code {done.returncode}", file=sys.stderr)
         return {}
     return json.loads(done.stdout.strip().splitlines()[-1])
 

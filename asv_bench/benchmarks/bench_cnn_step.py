@@ -182,19 +182,18 @@ import numpy as np
 import fastdl as fd
 from fastdl import config
 from benchmarks.bench_cnn_step import MODELS
-build, optimizer, batch = MODELS["reference"]
-net = build()
-optim = optimizer()
-fd.Trainer(net, optim)
+model, optimizer, batch = MODELS["reference"]
 rng = np.random.default_rng(0)
 X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
 Y = rng.integers(0, 10, batch)
-def run(x, y):
-    with config.use_pure({pure}):
-        net.train_batch(x, y)
-        optim.step()
-warm = lambda: run(X[:2], Y[:2])
-step = lambda: run(X, Y)
+def build():
+    net, optim = model(), optimizer()
+    fd.Trainer(net, optim)
+    def step():
+        with config.use_pure({pure}):
+            net.train_batch(X, Y)
+            optim.step()
+    return step
 """
 
 
@@ -211,8 +210,8 @@ class CNNStepMemory:
             raise NotImplementedError("numba kernels unavailable (FASTDL_PURE=1)")
 
     def track_step_peak_mib(self, impl):
-        """MiB the step adds to the process at its peak: activations, gradients and
-        workspace (:func:`common.peak_step_mib`)."""
+        """MiB that training the model takes at its peak: weights, optimizer state,
+        activations, gradients and workspace (:func:`common.peak_step_mib`)."""
         return peak_step_mib(STEP_MEMORY.format(pure=impl == "numpy"))
 
     track_step_peak_mib.unit = "MiB"

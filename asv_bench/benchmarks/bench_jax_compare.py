@@ -43,8 +43,9 @@ def _jax():
 
 
 def _init(rng, *shape):
-    """Uniform ±1/√fan_in weights, as PyTorch's default initialisation draws them (dense
-    ``(out, in)``, convolution ``(KH, KW, C_in, C_out)``)."""
+    """Uniform ±1/√fan_in weights (dense ``(out, in)``, convolution ``(KH, KW, C_in,
+    C_out)``), the scale of PyTorch's default initialisation; a bias ``(n,)`` gets ±1/√n.
+    Only the scale matters here: the benchmarks time steps, not training."""
     fan_in = {1: shape[0], 2: shape[-1], 4: int(np.prod(shape[:3]))}[len(shape)]
     bound = 1 / np.sqrt(fan_in)
     return rng.uniform(-bound, bound, shape).astype(np.float32)

@@ -149,23 +149,22 @@ class TorchCharLSTMStep:
 
 TORCH_MEMORY = """
 import numpy as np
-import torch
 from benchmarks.bench_torch_compare import _models, _torch
 torch = _torch()
 torch.manual_seed(0)
-build, optimizer, batch = _models(torch)["reference"]
-net = build()
-optim = optimizer(net.parameters())
-loss = torch.nn.CrossEntropyLoss()
+model, optimizer, batch = _models(torch)["reference"]
 rng = np.random.default_rng(0)
 X = torch.from_numpy(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
 Y = torch.from_numpy(rng.integers(0, 10, batch))
-def run(x, y):
-    optim.zero_grad()
-    loss(net(x), y).backward()
-    optim.step()
-warm = lambda: run(X[:2], Y[:2])
-step = lambda: run(X, Y)
+def build():
+    net = model()
+    optim = optimizer(net.parameters())
+    loss = torch.nn.CrossEntropyLoss()
+    def step():
+        optim.zero_grad()
+        loss(net(X), Y).backward()
+        optim.step()
+    return step
 """
 
 
@@ -176,8 +175,8 @@ class TorchStepMemory:
         _torch()
 
     def track_step_peak_mib(self):
-        """MiB the reference CNN's training step (batch 64) adds to the process at its peak
-        (activations, gradients and workspace; see :func:`common.peak_step_mib`)."""
+        """MiB that training the reference CNN (batch 64) takes at its peak: weights,
+        optimizer state, activations, gradients and workspace (:func:`common.peak_step_mib`)."""
         return peak_step_mib(TORCH_MEMORY)
 
     track_step_peak_mib.unit = "MiB"

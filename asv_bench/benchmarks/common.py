@@ -10,6 +10,7 @@ failing.
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -99,33 +100,47 @@ def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
-warm()  # code loaded and kernels compiled on a 2-image batch, then the peak is reset
+step = build()  # a first model trains once: code loaded and kernels compiled, at full size
+step()
+del step
 gc.collect()
 with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
+    f.write("5")  # resets VmHWM to the resident memory now
 base = status("VmRSS")
+step = build()
 for _ in range(3):
     step()
 print(json.dumps((status("VmHWM") - base) / 2**20))
 """
 
 
-def peak_step_mib(code):
-    """Peak memory a training step adds to a fresh process, in MiB.
+def _last_line(text, returncode):
+    """The last line of a child's stderr, or its exit code when it printed nothing."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else f"exited with code {returncode}"
 
-    ``code`` builds the model, its optimizer and the full batch, and defines ``warm()`` (one
-    step on 2 images: it loads the library's code, compiles kernels and creates the
-    optimizer's state) and ``step()`` (one step on the full batch). The result is the
-    process's peak resident memory over three ``step()`` calls minus its resident memory
-    just before them (Linux's ``VmHWM``, reset through ``/proc/self/clear_refs``): what the
-    step's activations, gradients and workspace take beyond the weights and the data. A
-    subprocess, so nothing an earlier benchmark allocated is counted or reused.
+
+def peak_step_mib(code):
+    """Peak memory that a model's training takes in a fresh process, in MiB.
+
+    ``code`` makes the full batch and defines ``build()``, which builds a model and its
+    optimizer and returns ``step()``, one training step on the batch. A first model is built
+    and trained once (so the library's code is loaded and its kernels compiled for exactly
+    these calls) and dropped; then a second is built and trained three times. The result is
+    the process's peak resident memory over those (Linux's ``VmHWM``, reset through
+    ``/proc/self/clear_refs``) minus its resident memory before the second build: the
+    weights, optimizer state, activations, gradients and workspace, without the framework's
+    code. glibc is told to map every allocation above 128 KiB on its own and to return it on
+    free (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``), so that the first model's
+    freed arrays are not reused unseen. A subprocess, so nothing an earlier benchmark
+    allocated is counted or reused.
     """
     if not Path("/proc/self/clear_refs").exists():
         raise NotImplementedError("peak memory is read from Linux's /proc")
     root = str(Path(__file__).resolve().parent.parent)
     script = PEAK_RUNNER.format(root=root, code=code)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1])
+        raise RuntimeError(_last_line(done.stderr, done.returncode))
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -4,7 +4,8 @@ The cell loops of :mod:`fastdl.kernels.rnn`, :mod:`~fastdl.kernels.gru` and
 :mod:`~fastdl.kernels.lstm` apply ``tanh`` and ``sigmoid`` to contiguous rows. libm's ``tanh``
 is a scalar call that stops LLVM from vectorising the loop, so for float32 the helpers use a
 clamped rational approximation (the [13/6] minimax fraction of Eigen's ``ptanh``; maximum
-absolute error 3.6e-7 against the exact tanh, odd, and ``|tanh(x)| <= 1`` exactly), which
+absolute error 4.2e-7 against the exact tanh — 4.10e-7 at x = 5.827876, the largest over
+every float32 from 2⁻⁴ to 8.5 — odd, and ``|tanh(x)| <= 1`` exactly), which
 vectorises. float64 (used for gradient checks) keeps libm's ``tanh``. The sigmoid is
 ``0.5·tanh(x/2) + 0.5``, the logistic function written so it cannot overflow.
 

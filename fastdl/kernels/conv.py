@@ -167,7 +167,8 @@ def conv2d_forward_nb(x, w, b, stride, pad, relu):
     oh, ow = output_size(h, wd, kh, kw, stride, pad)
     y = np.empty((n, oh * ow, co), dtype=x.dtype)  # numpy's allocator: huge pages when large
     parts = _parts(n, 2 * n * oh * ow * co * kh * kw * c)
-    if kh == kw == 3 and stride == 1 and c >= WINOGRAD_MIN_C_IN and _all_finite(w.reshape(-1)):
+    winograd = kh == kw == 3 and stride == 1 and c >= WINOGRAD_MIN_C_IN and oh * ow > 0
+    if winograd and _all_finite(w.reshape(-1)):
         with serial_blas():
             _, finite = winograd_images(x, w, b, pad, relu, _blocks(n, parts), y)
             for i in np.flatnonzero(~finite):  # NaN or inf in the image: summed directly,

@@ -26,7 +26,9 @@ last place of the direct sum (the tests hold both twins to the im2col twin's tol
 An infinite or NaN input mixes, through ``Bᵀ d B``, into all four outputs of its tile
 (``inf − inf``), where the direct sum keeps it to the outputs that see it. So the compiled
 twin reports the images it saw a non-finite value in, and :mod:`fastdl.kernels.conv`
-convolves those directly; weights with a non-finite value never come here.
+convolves those directly; weights with a non-finite value never come here. The transforms
+add up to a few neighbouring values, so finite values within a factor of about 16 of the
+float32 maximum (≈ 2e37 and above) can overflow here where the direct sum would not.
 """
 
 from __future__ import annotations
@@ -260,8 +262,10 @@ def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
     pt, pb, pl, pr = pad
     oh, ow = h + pt + pb - 2, wd + pl + pr - 2
     if y is None:
-        y = np.empty((n, oh * ow, co), dtype=x.dtype)
+        y = np.empty((n, max(oh, 0) * max(ow, 0), co), dtype=x.dtype)
     finite = np.ones(n, dtype=np.bool_)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"winograd: the 3x3 kernel is larger than the padded input {x.shape}")
     u = np.ascontiguousarray(winograd_filters(w))
     tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
     group = max(1, GROUP_BYTES // (16 * tiles * (c + co) * x.itemsize))

@@ -4,7 +4,7 @@ Layouts matter here: the kernels meet NCHW views of channels-last memory (a conv
 output), C-ordered gradients, slices with steps, and 1-D to 3-D arrays from dense and
 recurrent layers. The results must be bitwise equal to the loop — the same float operations
 in the same order — whatever the layout. The one exception is the float32 tanh forward,
-whose numba twin is a rational approximation: it must stay within 3.6e-7 of the exact tanh
+whose numba twin is a rational approximation: it must stay within 4.2e-7 of the exact tanh
 and keep NaN, ±inf, ±0 and |tanh| ≤ 1 exactly.
 """
 
@@ -75,7 +75,7 @@ def loop(fn, *arrays):
 
 
 #: The rational float32 tanh's largest absolute error (fastdl.kernels._activation_rows).
-TANH_ERROR = 3.6e-7
+TANH_ERROR = 4.2e-7
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -115,14 +115,19 @@ def test_tanh_forward_special_values(dtype, impl):
 
 
 @pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twin unavailable in pure mode")
-def test_tanh_forward_error_over_the_float32_range():
-    """The bound over a dense grid of float32 inputs, the clamp's neighbourhood included."""
-    x = np.concatenate([np.linspace(-10, 10, 200_001), np.linspace(7.8, 8.0, 10_001)])
-    x = x.astype(np.float32)
-    y = ew.tanh_forward.nb(x)
-    err = np.abs(y.astype(np.float64) - np.tanh(x.astype(np.float64)))
-    assert err.max() <= TANH_ERROR
-    np.testing.assert_array_equal(ew.tanh_forward.nb(-x), -y)  # odd, as the exact tanh
+def test_tanh_forward_error_over_every_float32_from_a_sixteenth_to_the_clamp():
+    """The bound over every float32 in [2⁻⁴, 8.5] (below, the error is far smaller; above
+    the clamp the result is ±1 within the bound), and oddness bit for bit."""
+    lo, hi = (int(np.float32(v).view(np.uint32)) for v in (2.0**-4, 8.5))
+    worst = 0.0
+    for start in range(lo, hi + 1, 1 << 22):
+        x = np.arange(start, min(start + (1 << 22), hi + 1), dtype=np.uint32).view(np.float32)
+        y = ew.tanh_forward.nb(x)
+        worst = max(
+            worst, float(np.abs(y.astype(np.float64) - np.tanh(x.astype(np.float64))).max())
+        )
+        np.testing.assert_array_equal(ew.tanh_forward.nb(-x), -y)
+    assert 4.0e-7 < worst <= TANH_ERROR  # the largest is 4.10e-7, at 5.827876
 
 
 def tanh_grad(y, dy):
