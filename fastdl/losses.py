@@ -35,6 +35,15 @@ class Loss(abc.ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{self.name}({args})"
 
+    #: What ``forward`` keeps for ``backward``, dropped by :meth:`release`.
+    pass_attrs: tuple[str, ...] = ("prediction", "target")
+
+    def release(self) -> None:
+        """Drop what the last ``forward`` kept (as :meth:`Operation.release
+        <fastdl.ops.base.Operation.release>`); ``backward`` then raises until the next."""
+        for name in self.pass_attrs:
+            setattr(self, name, None)
+
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         """Return the loss of ``prediction`` against ``target`` (validated first)."""
         if not isinstance(prediction, np.ndarray) or not isinstance(target, np.ndarray):
@@ -47,6 +56,8 @@ class Loss(abc.ABC):
 
     def backward(self) -> np.ndarray:
         """Return d(loss)/d(prediction), shaped like the prediction."""
+        if getattr(self, "prediction", None) is None:
+            raise RuntimeError(f"{self.name}.backward called before forward")
         grad = self._input_grad()
         check_same_shape(self.name, "input_grad", self.prediction, grad)
         return grad
@@ -186,6 +197,8 @@ class SoftmaxCrossEntropy(Loss):
     >>> round(loss.forward(np.array([[2.0, 0.0, -1.0]]), np.array([0])), 6)
     0.336513
     """
+
+    pass_attrs = (*Loss.pass_attrs, "_probs")
 
     #: The class's default: a subclass whose ``__init__`` does not call this one's smooths nothing.
     label_smoothing: float = 0.0

@@ -9,6 +9,7 @@ import numpy as np
 from fastdl import config
 from fastdl._checks import native, positive_int
 from fastdl.layers.base import Layer, carried_states, restore_states
+from fastdl.layers.pool import backward_through_pool, pooled_after
 from fastdl.losses import Loss
 from fastdl.ops.base import Operation
 
@@ -232,11 +233,22 @@ class NeuralNetwork:
         across processes there, while the layers before it are still differentiated.
         """
         grad = loss_grad
+        layers = self.layers
         with config.compute():
-            for layer in reversed(self.layers):
-                grad = layer.backward(grad)
+            i = len(layers) - 1
+            while i >= 0:
+                if i > 0 and pooled_after(layers[i - 1], layers[i]):
+                    # a convolution with ReLU and its max-pool, in one pass (the same
+                    # gradients, without the dense one in between: see layers.pool)
+                    grad = backward_through_pool(layers[i - 1], layers[i], grad)
+                    done = layers[i - 1 : i + 1]
+                else:
+                    grad = layers[i].backward(grad)
+                    done = layers[i : i + 1]
+                i -= len(done)
                 if after_layer is not None:
-                    after_layer(layer)
+                    for layer in reversed(done):
+                        after_layer(layer)
 
     def train_batch(self, x: np.ndarray, y: np.ndarray, after_layer=None) -> float:
         """Forward, loss and backward on one batch; returns the loss. Parameters are unchanged
@@ -257,6 +269,9 @@ class NeuralNetwork:
             raise ValueError(
                 f"NeuralNetwork.train_batch: x has {len(x)} examples but y has {len(y)}"
             )
+        for layer in self.layers:  # the last step's activations and gradients, not needed now
+            layer.release()
+        self.loss.release()
         state = self.rng.bit_generator.state
         fresh = [layer for layer in self.layers if layer.first]
         carried = carried_states(self.layers)

@@ -12,4 +12,5 @@ class NaNOnCall(fd.SoftmaxCrossEntropy):
 
     def _output(self):
         self.calls += 1
-        return float("nan") if self.calls == self.n else super()._output()
+        loss = super()._output()  # keeps what backward needs, as on every call
+        return float("nan") if self.calls == self.n else loss

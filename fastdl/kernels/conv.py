@@ -222,12 +222,11 @@ def _relu_grad(y, dy, relu, dz):
     A product, as the NumPy twin's: a NaN or infinite ``dy`` times 0 is NaN, −3 times 0 is −0.
     """
     p, co = dz.shape
+    one, zero = dz.dtype.type(1), dz.dtype.type(0)
     nnz = 0
     for r in range(p):
-        for o in range(co):
-            g = dy[r, o]
-            if relu and not y[r, o] > 0:
-                g = g * 0
+        for o in range(co):  # times 1 or 0, a select rather than a branch: it vectorises
+            g = dy[r, o] * (one if (y[r, o] > 0 or not relu) else zero)
             dz[r, o] = g
             nnz += g != 0
     return nnz
@@ -270,60 +269,112 @@ def conv2d_backward_nb(x, w, y, dy, stride, pad, relu, need_dx):
     kh, kw, _, co = w.shape
     dx = np.zeros((n if need_dx else 0, h, wd, c), dtype=x.dtype)  # numpy's allocator
     parts = _parts(n, 4 * y.size * kh * kw * c)
-    args = (x, w, y, dy, stride, pad, relu, need_dx)
+    no_pool = np.empty((0, 0, 0), dtype=np.int32)
+    grad = (y.reshape(n, -1, co), dy.reshape(n, -1, co), no_pool, relu)
+    return (dx, *backward_images(x, w, grad, stride, pad, need_dx, parts, dx))
+
+
+def backward_images(x, w, grad, stride, pad, need_dx, parts, dx):
+    """``(dw, db)`` from :func:`_backward_images` on ``parts`` blocks of images, writing
+    ``dx``: the driver of this twin and of :mod:`fastdl.kernels.conv_pool`'s."""
     with serial_blas():
         if parts == 1:
-            dw, db = _conv2d_backward_serial(*args, SPARSE_MAX_DENSITY, dx)
-        else:
-            dw, db = _conv2d_backward(*args, parts, SPARSE_MAX_DENSITY, dx)
-    return dx, dw, db
+            return _conv2d_backward_serial(x, w, grad, stride, pad, need_dx, SPARSE_MAX_DENSITY, dx)
+        return _conv2d_backward(x, w, grad, stride, pad, need_dx, parts, SPARSE_MAX_DENSITY, dx)
 
 
 @jit
-def _backward_images(x, w, y, dy, stride, pad, relu, need_dx, sparse_density, lo, hi, acc, dx):
-    """Images ``lo .. hi - 1`` of the backward pass: adds into ``acc``'s partial sums."""
+def _backward_images(x, w, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx):
+    """Images ``lo .. hi - 1`` of the backward pass: adds into ``acc``'s partial sums.
+
+    ``grad`` is ``(y, g, idx, relu)`` with ``y`` ``(N, P, C_out)`` the forward output. With
+    ``idx`` empty, ``g`` ``(N, P, C_out)`` is the gradient of ``y``; otherwise ``g`` is the
+    gradient of the max-pool of ``y`` and ``idx`` its argmax, both ``(N, C_out, PH·PW)``
+    (:mod:`fastdl.kernels.conv_pool`, which needs ``relu``).
+    """
+    y, g, idx, relu = grad
+    work = _image_work(x, w, y.shape[1])
+    pooled = idx.shape[0] > 0
+    for i in range(lo, hi):
+        if pooled:
+            nnz = _unpool_relu_grad(y[i], g[i], idx[i], work[3])
+        else:
+            nnz = _relu_grad(y[i], g[i], relu, work[3])
+        _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, acc, dx)
+
+
+@jit
+def _unpool_relu_grad(y, dyp, idx, dz):
+    """``dz`` (P, C_out): each window's gradient ``dyp`` (C_out, PH·PW) added at the pixel
+    ``idx`` names, in the pool's order (as ``pool._unpool_images``), then times ``y > 0`` as
+    in :func:`_relu_grad`; returns the number of non-zeros."""
+    p, co = dz.shape
+    dz[:] = 0
+    for q in range(co):
+        g = dyp[q]
+        io = idx[q]
+        for r in range(g.shape[0]):
+            dz[io[r], q] += g[r]
+    one, zero = dz.dtype.type(1), dz.dtype.type(0)
+    nnz = 0
+    for r in range(p):
+        for o in range(co):
+            v = dz[r, o] * (one if y[r, o] > 0 else zero)
+            dz[r, o] = v
+            nnz += v != 0
+    return nnz
+
+
+@jit
+def _image_work(x, w, p):
+    """Per-thread arrays of :func:`_image_backward`: ``wt`` (C_out, K), ``col`` and ``dcol``
+    (P, K), ``dz`` (P, C_out), and whether ``w`` is finite."""
+    kh, kw, c, co = w.shape
+    k = kh * kw * c
+    wt = np.ascontiguousarray(w.reshape(k, co).T)
+    col = np.empty((p, k), dtype=x.dtype)
+    dcol = np.empty((p, k), dtype=x.dtype)
+    dz = np.empty((p, co), dtype=x.dtype)
+    return wt, col, dcol, dz, _all_finite(w.reshape(-1))
+
+
+@jit
+def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, acc, dx):
+    """Image ``i``'s share of the gradients from ``dz`` (its gradient before the ReLU, with
+    ``nnz`` non-zeros, in ``work``): adds into ``acc``'s partial sums, writes ``dx[i]``."""
+    wt, col, dcol, dz, finite_w = work
     dw_dense, dw_sparse, db = acc
     h, wd, c = x.shape[1:]
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
     oh = (h + pt + pb - kh) // stride + 1
     ow = (wd + pl + pr - kw) // stride + 1
-    k = kh * kw * c
     p = oh * ow
-    wt = np.ascontiguousarray(w.reshape(k, co).T)  # (C_out, K)
-    sparse_max = sparse_density * p * co
-    col = np.empty((p, k), dtype=x.dtype)
-    dcol = np.empty((p, k), dtype=x.dtype)
-    dz = np.empty((p, co), dtype=x.dtype)
-    finite_w = _all_finite(w.reshape(-1))
-    for i in range(lo, hi):
-        nnz = _relu_grad(y[i], dy[i], relu, dz)
-        if not (finite_w and _all_finite(x[i].reshape(-1))):
-            nnz = p * co  # NaN·0 is NaN: no gradient entry may be skipped, as in the twin
-        if nnz == 0:
-            continue
-        for r in range(p):
-            for o in range(co):
-                db[o] += dz[r, o]
-        im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
-        if nnz <= sparse_max:
-            _sparse_image(col, dz, wt, dw_sparse, dcol, need_dx)
-        else:
-            gemm(True, False, 1.0, col, dz, 1.0, dw_dense)
-            if need_dx:
-                gemm(False, False, 1.0, dz, wt, 0.0, dcol)
+    if not (finite_w and _all_finite(x[i].reshape(-1))):
+        nnz = p * co  # NaN·0 is NaN: no gradient entry may be skipped, as in the twin
+    if nnz == 0:
+        return
+    for r in range(p):
+        for o in range(co):
+            db[o] += dz[r, o]
+    im2col_image(x[i], kh, kw, stride, pt, pl, oh, ow, col)
+    if nnz <= sparse_density * p * co:
+        _sparse_image(col, dz, wt, dw_sparse, dcol, need_dx)
+    else:
+        gemm(True, False, 1.0, col, dz, 1.0, dw_dense)
         if need_dx:
-            col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
+            gemm(False, False, 1.0, dz, wt, 0.0, dcol)
+    if need_dx:
+        col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
 
 
 @jit(parallel=True)
-def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_density, dx):
-    """Parallel backward pass: each thread sums into its own partial gradients."""
+def _conv2d_backward(x, w, grad, stride, pad, need_dx, parts, sparse_density, dx):
+    """Parallel backward pass: each thread runs :func:`_backward_images` on its block,
+    summing into its own partial gradients; returns ``dw`` (KH, KW, C_in, C_out), ``db``."""
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     k = kh * kw * c
-    y3 = y.reshape(n, -1, co)
-    dy3 = dy.reshape(n, -1, co)
     bounds = _blocks(n, parts)
     dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
     dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
@@ -331,7 +382,7 @@ def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_dens
     for t in prange(parts):
         acc = (dw_dense[t], dw_sparse[t], db_part[t])
         lo, hi = bounds[t], bounds[t + 1]
-        _backward_images(x, w, y3, dy3, stride, pad, relu, need_dx, sparse_density, lo, hi, acc, dx)
+        _backward_images(x, w, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx)
     dw2 = np.zeros((k, co), dtype=x.dtype)
     db = np.zeros(co, dtype=x.dtype)
     for t in range(parts):  # in a fixed order: the same sums for the same thread count
@@ -342,7 +393,7 @@ def _conv2d_backward(x, w, y, dy, stride, pad, relu, need_dx, parts, sparse_dens
 
 
 @jit
-def _conv2d_backward_serial(x, w, y, dy, stride, pad, relu, need_dx, sparse_density, dx):
+def _conv2d_backward_serial(x, w, grad, stride, pad, need_dx, sparse_density, dx):
     """The backward pass on the calling thread (small work)."""
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
@@ -352,8 +403,7 @@ def _conv2d_backward_serial(x, w, y, dy, stride, pad, relu, need_dx, sparse_dens
         np.zeros((co, k), dtype=x.dtype),
         np.zeros(co, dtype=x.dtype),
     )
-    y3, dy3 = y.reshape(n, -1, co), dy.reshape(n, -1, co)
-    _backward_images(x, w, y3, dy3, stride, pad, relu, need_dx, sparse_density, 0, n, acc, dx)
+    _backward_images(x, w, grad, stride, pad, need_dx, sparse_density, 0, n, acc, dx)
     dw2 = acc[0] + acc[1].T
     return dw2.reshape(kh, kw, c, co), acc[2]
 

@@ -67,6 +67,13 @@ class Layer(abc.ABC):
         self.first = True
         self.operations = []
 
+    def release(self) -> None:
+        """Drop what the last pass kept, here and in every operation (:meth:`Operation.release
+        <fastdl.ops.base.Operation.release>`): the parameters and their gradients stay."""
+        self.input_ = self.output = self.input_grad = None
+        for op in self.operations:
+            op.release()
+
     def reset_state(self) -> None:  # noqa: B027 (optional hook)
         """Forget state carried between batches (stateful layers override this)."""
 

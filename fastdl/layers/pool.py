@@ -6,10 +6,12 @@ import numpy as np
 
 from fastdl._checks import check_keep_prob, positive_int
 from fastdl.layers.base import Layer
+from fastdl.ops.base import check_same_shape
+from fastdl.ops.conv import Conv2DOp
 from fastdl.ops.dropout import Dropout
 from fastdl.ops.pool import MaxPool2DOp
 
-__all__ = ["MaxPool2D"]
+__all__ = ["MaxPool2D", "pooled_after", "backward_through_pool"]
 
 
 class MaxPool2D(Layer):
@@ -65,3 +67,39 @@ class MaxPool2D(Layer):
         self.operations = [MaxPool2DOp(self.size, self.stride)]
         if self.dropout < 1.0:
             self.operations.append(Dropout(self.dropout, rng=self.rng))
+
+
+def pooled_after(before: Layer, layer: Layer) -> bool:
+    """Whether ``layer`` is a max-pool of the output of a convolution with ReLU that ends
+    ``before`` (the same array: nothing in between): the network then differentiates the
+    two in one pass, :func:`backward_through_pool`."""
+    if not (isinstance(layer, MaxPool2D) and layer.operations and before.operations):
+        return False
+    conv, pool = before.operations[-1], layer.operations[0]
+    return (
+        isinstance(conv, Conv2DOp)
+        and conv.relu
+        and conv.output is not None
+        and pool.input_ is conv.output
+    )
+
+
+def backward_through_pool(before: Layer, layer: Layer, output_grad: np.ndarray):
+    """``layer.backward`` and then ``before.backward`` (for :func:`pooled_after` layers),
+    in one pass through the convolution and the pool (:meth:`Conv2DOp.backward_through_pool
+    <fastdl.ops.conv.Conv2DOp.backward_through_pool>`): the same gradients, without the
+    gradient of the convolution's whole output. ``layer.input_grad`` (that gradient) stays
+    None; everything else is set as the two calls set it. Returns ``before``'s input
+    gradient (None if skipped)."""
+    if layer.output is None or before.output is None:
+        raise RuntimeError(f"{layer.name}.backward called before forward")
+    check_same_shape(layer.name, "output_grad", layer.output, output_grad)
+    grad = output_grad
+    for op in reversed(layer.operations[1:]):  # dropout after the pooling
+        grad = op.backward(grad)
+    grad = before.operations[-1].backward_through_pool(layer.operations[0], grad)
+    layer.input_grad = None
+    for op in reversed(before.operations[:-1]):
+        grad = op.backward(grad)
+    before.input_grad = grad
+    return grad

@@ -47,7 +47,11 @@ class Operation(abc.ABC):
     """An operation of a network: ``forward`` then ``backward``, as in the book.
 
     Attributes set by the passes: ``input_`` and ``output`` (forward), ``input_grad``
-    (backward). They are kept until the next pass so ``backward`` can use them.
+    (backward). They are kept until the next pass so ``backward`` can use them (and a reader
+    can look at them); :meth:`release` drops them, with whatever else the pass kept (the
+    names in ``pass_attrs``). A training step releases every operation before its forward
+    pass, so the last step's activations and gradients are not held while the next one's
+    are made.
 
     ``skip_input_grad = True`` (set by the network on its first operation, whose input is the
     data) makes ``backward`` skip the input gradient and return ``None``; parameter gradients
@@ -62,6 +66,11 @@ class Operation(abc.ABC):
 
     #: True for operations that take integer input, which has no gradient.
     integer_input = False
+
+    #: The attributes a pass sets and :meth:`release` drops; an operation that keeps more for
+    #: its backward pass (channels-last copies, the max-pool's indices, dropout's draws) adds
+    #: their names.
+    pass_attrs: tuple[str, ...] = ("input_", "output", "input_grad")
 
     def __init__(self) -> None:
         self.input_: np.ndarray | None = None
@@ -99,6 +108,13 @@ class Operation(abc.ABC):
         check_same_shape(self.name, "output_grad", self.output, output_grad)
         need_input_grad = self.needs_input_grad
         input_grad, param_grads = self._gradients(output_grad, need_input_grad)
+        return self._set_gradients(input_grad, param_grads, need_input_grad)
+
+    def _set_gradients(
+        self, input_grad: np.ndarray | None, param_grads: list, need_input_grad: bool
+    ) -> np.ndarray | None:
+        """Check the gradients a backward pass computed against the input and the parameters,
+        keep them, and return the input gradient (None if not needed)."""
         if need_input_grad:
             check_same_shape(self.name, "input_grad", self.input_, input_grad)
         params = self.params()
@@ -111,6 +127,13 @@ class Operation(abc.ABC):
         self.input_grad = input_grad if need_input_grad else None
         self._param_grads = list(param_grads)
         return self.input_grad
+
+    def release(self) -> None:
+        """Drop what the last pass kept (``pass_attrs``): its input, output and gradients.
+        The parameters, their last gradients and any carried state stay; ``backward`` before
+        the next ``forward`` raises, as before the first."""
+        for name in self.pass_attrs:
+            setattr(self, name, None)
 
     def _gradients(
         self, output_grad: np.ndarray, need_input_grad: bool

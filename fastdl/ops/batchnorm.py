@@ -83,6 +83,8 @@ class BatchNormOp(Operation):
         Fuse a ReLU after the normalisation.
     """
 
+    pass_attrs = (*Operation.pass_attrs, "_x", "_y", "_mean", "_var")
+
     def __init__(
         self,
         gamma: np.ndarray,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.kernels.conv import conv2d_backward, conv2d_forward
-from fastdl.ops.base import Operation
+from fastdl.kernels.conv_pool import conv_pool_backward
+from fastdl.ops.base import Operation, check_same_shape
 
 __all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding"]
 
@@ -62,6 +63,8 @@ class Conv2DOp(Operation):
         ``(PT, PB, PL, PR)``.
     relu : bool, default False
     """
+
+    pass_attrs = (*Operation.pass_attrs, "_x", "_w", "_y")
 
     def __init__(
         self, W: np.ndarray, B: np.ndarray, stride: int, pad: tuple, relu: bool = False
@@ -110,6 +113,34 @@ class Conv2DOp(Operation):
         )
         dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
         return (from_nhwc(dx) if need_input_grad else None), [dw, db]
+
+    def backward_through_pool(self, pool, pooled_grad: np.ndarray) -> np.ndarray | None:
+        """``backward`` of this convolution (with its ReLU) and of the max-pool ``pool`` that
+        took its output, from the gradient of the pool's output ``(N, C_out, PH, PW)``, in
+        one pass (:mod:`fastdl.kernels.conv_pool`): the same gradients as ``pool.backward``
+        and then ``self.backward``, without the gradient of this operation's whole output,
+        which is not made (``pool.input_grad`` stays None). Returns this operation's input
+        gradient, as ``backward`` does.
+
+        The network calls this for a ``Conv2D`` with ReLU followed by ``MaxPool2D`` (see
+        :func:`fastdl.layers.pool.pooled_after`)."""
+        if self.output is None or pool.output is None:
+            raise RuntimeError(f"{self.name}.backward_through_pool called before forward")
+        if not self.relu or pool.input_ is not self.output:
+            raise ValueError(
+                f"{self.name}.backward_through_pool: {pool.name} must have pooled this "
+                "operation's output, and the operation must have a fused ReLU"
+            )
+        check_same_shape(pool.name, "output_grad", pool.output, pooled_grad)
+        need_input_grad = self.needs_input_grad
+        dx, dw, db = conv_pool_backward(
+            self._x, self._w, self._y, np.ascontiguousarray(pooled_grad), pool._idx,
+            self.stride, self.pad, pool.size, pool.stride, need_input_grad,
+        )  # fmt: skip
+        dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
+        pool.input_grad = None
+        dx = from_nhwc(dx) if need_input_grad else None
+        return self._set_gradients(dx, [dw, db], need_input_grad)
 
     def flops(self) -> tuple[int, int]:
         """``(forward, backward)`` FLOPs for the last input: per image one ``(P, K) @ (K, C_out)``

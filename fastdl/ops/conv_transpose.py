@@ -42,6 +42,8 @@ class Conv2DTransposeOp(Operation):
         ``(OPH, OPW)``, rows added at the bottom and columns at the right; each < stride.
     """
 
+    pass_attrs = (*Operation.pass_attrs, "_x", "_w")
+
     def __init__(
         self,
         W: np.ndarray,

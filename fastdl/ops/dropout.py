@@ -55,6 +55,8 @@ class Dropout(Operation):
         Source of the masks; a layer sets it to its network's generator on setup.
     """
 
+    pass_attrs = (*Operation.pass_attrs, "draws")
+
     def __init__(self, keep_prob: float = 0.8, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         self.keep_prob = check_keep_prob("Dropout", "keep_prob", keep_prob)

@@ -29,6 +29,8 @@ class MaxPool2DOp(Operation):
         S.
     """
 
+    pass_attrs = (*Operation.pass_attrs, "_idx")
+
     def __init__(self, size: int, stride: int) -> None:
         super().__init__()
         self.size = int(size)

@@ -34,6 +34,8 @@ __all__ = ["RNNLoop", "GRULoop", "LSTMLoop"]
 class _RecurrentLoop(Operation):
     """Shared machinery; subclasses give ``_run_forward`` and ``_run_backward``."""
 
+    pass_attrs = (*Operation.pass_attrs, "_saved", "_kernel_input")
+
     #: Arrays in the recurrent state: 1 (h) or 2 (h, c).
     n_states = 1
 

@@ -121,6 +121,64 @@ def test_first_layer_skips_its_input_gradient(rng):
     assert net.layers[1].input_grad is not None
 
 
+def test_a_training_step_releases_the_last_steps_activations_first(rng):
+    """The previous step's activations and input gradients are freed before the next step's
+    forward pass makes its own, so a step never holds two sets (the memory they took)."""
+    import weakref
+
+    x, y = data(rng)
+    net = make_net()
+    net.train_batch(x, y)
+    kept = [
+        weakref.ref(a)
+        for layer in net.layers
+        for op in layer.operations
+        for a in (op.output, op.input_grad)
+        if a is not None
+    ]
+    assert len(kept) >= 6
+    first = net.layers[0]
+    seen = []
+    forward = first.forward
+
+    def spy(x, inference=False):
+        import gc
+
+        gc.collect()
+        seen.append([ref() is None for ref in kept])
+        return forward(x, inference)
+
+    first.forward = spy
+    net.train_batch(x, y)
+    assert seen == [[True] * len(kept)]
+    # the new step keeps its own, until the next one
+    assert all(op.output is not None for layer in net.layers for op in layer.operations)
+    assert net.layers[1].input_grad is not None
+
+
+def test_released_operation_refuses_backward_and_keeps_its_parameters(rng):
+    x, y = data(rng)
+    net = make_net()
+    net.train_batch(x, y)
+    layer = net.layers[1]
+    params = [p.copy() for p in layer.params()]
+    grads = [g.copy() for g in layer.param_grads()]
+    layer.release()
+    assert layer.output is None and layer.input_ is None and layer.input_grad is None
+    for op in layer.operations:
+        assert (op.input_, op.output, op.input_grad) == (None, None, None)
+    np.testing.assert_array_equal(
+        np.concatenate([p.ravel() for p in layer.params()]),
+        np.concatenate([p.ravel() for p in params]),
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([g.ravel() for g in layer.param_grads()]),
+        np.concatenate([g.ravel() for g in grads]),
+    )
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.operations[0].backward(np.zeros((40, 8), np.float32))
+
+
 # -- bad input -----------------------------------------------------------------------------------
 
 

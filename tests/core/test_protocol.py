@@ -166,3 +166,36 @@ def test_conv2d_keeps_the_name_it_was_given():
 def test_config_exports_settings_not_plumbing():
     assert not {"on_compute", "compute", "on_threads_changed"} & set(config.__all__)
     assert {"use_pure", "use_blas", "set_num_threads"} <= set(config.__all__)
+
+
+#: State a layer carries from batch to batch (not what one pass keeps for its backward).
+CARRIED = {"initial_state", "final_state", "state_grads", "_state", "_state_used"}
+
+
+def arrays_in(obj):
+    """Every ndarray an object's attributes reach directly or in a tuple or list, by name."""
+    for name, value in vars(obj).items():
+        items = value if isinstance(value, (tuple, list)) else [value]
+        for item in items:
+            if isinstance(item, np.ndarray):
+                yield name, item
+
+
+@pytest.mark.parametrize("layer", every_layer(), ids=lambda layer: layer.name)
+def test_release_drops_everything_a_pass_kept(layer, rng):
+    """After ``release()`` a layer and its operations hold only their parameters, the last
+    parameter gradients, buffers and carried state: nothing the pass made for its backward
+    (``pass_attrs`` names every such attribute)."""
+    x = input_for(layer, rng)
+    y = layer.forward(x)
+    layer.backward(np.ones_like(y))
+    layer.release()
+    own = {id(a) for a in (*layer.params(), *layer.param_grads(), *layer.buffers())}
+    left = [
+        (type(obj).__name__, name, a.shape)
+        for obj in (layer, *layer.operations)
+        for name, a in arrays_in(obj)
+        if id(a) not in own and name not in CARRIED
+    ]
+    assert left == []
+    assert layer.input_ is None and layer.output is None and layer.input_grad is None
