@@ -15,7 +15,7 @@ import numpy as np
 
 from fastdl._checks import native
 from fastdl.kernels.softmax import log_softmax, softmax_ce_backward, softmax_ce_forward
-from fastdl.ops.base import check_same_shape
+from fastdl.ops.base import check_same_shape, nbytes
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -38,11 +38,13 @@ class Loss(abc.ABC):
     #: What ``forward`` keeps for ``backward``, dropped by :meth:`release`.
     pass_attrs: tuple[str, ...] = ("prediction", "target")
 
-    def release(self) -> None:
+    def release(self, min_bytes: int = 0) -> None:
         """Drop what the last ``forward`` kept (as :meth:`Operation.release
-        <fastdl.ops.base.Operation.release>`); ``backward`` then raises until the next."""
+        <fastdl.ops.base.Operation.release>`, ``min_bytes`` as there); ``backward`` then
+        raises until the next."""
         for name in self.pass_attrs:
-            setattr(self, name, None)
+            if nbytes(getattr(self, name, None)) >= min_bytes:
+                setattr(self, name, None)
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         """Return the loss of ``prediction`` against ``target`` (validated first)."""

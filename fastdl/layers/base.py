@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from fastdl.ops.base import Operation, check_same_shape
+from fastdl.ops.base import Operation, check_same_shape, nbytes
 
 __all__ = ["Layer", "carried_states", "restore_states"]
 
@@ -67,12 +67,15 @@ class Layer(abc.ABC):
         self.first = True
         self.operations = []
 
-    def release(self) -> None:
+    def release(self, min_bytes: int = 0) -> None:
         """Drop what the last pass kept, here and in every operation (:meth:`Operation.release
-        <fastdl.ops.base.Operation.release>`): the parameters and their gradients stay."""
-        self.input_ = self.output = self.input_grad = None
+        <fastdl.ops.base.Operation.release>`; ``min_bytes`` as there): the parameters and
+        their gradients stay."""
+        for name in ("input_", "output", "input_grad"):
+            if nbytes(getattr(self, name)) >= min_bytes:
+                setattr(self, name, None)
         for op in self.operations:
-            op.release()
+            op.release(min_bytes)
 
     def reset_state(self) -> None:  # noqa: B027 (optional hook)
         """Forget state carried between batches (stateful layers override this)."""

@@ -43,6 +43,15 @@ def check_same_shape(where: str, what: str, expected: np.ndarray, given: np.ndar
         raise ValueError(f"{where}: {what} has shape {given.shape}, expected {expected.shape}")
 
 
+def nbytes(value) -> int:
+    """Bytes of an array, or of the arrays of a tuple or list (0 for anything else)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value)
+    return 0
+
+
 class Operation(abc.ABC):
     """An operation of a network: ``forward`` then ``backward``, as in the book.
 
@@ -128,12 +137,14 @@ class Operation(abc.ABC):
         self._param_grads = list(param_grads)
         return self.input_grad
 
-    def release(self) -> None:
-        """Drop what the last pass kept (``pass_attrs``): its input, output and gradients.
-        The parameters, their last gradients and any carried state stay; ``backward`` before
-        the next ``forward`` raises, as before the first."""
+    def release(self, min_bytes: int = 0) -> None:
+        """Drop what the last pass kept (``pass_attrs``): its input, output and gradients;
+        with ``min_bytes``, only the arrays (or tuples of arrays) of at least that many
+        bytes. The parameters, their last gradients and any carried state stay; ``backward``
+        before the next ``forward`` raises, as before the first."""
         for name in self.pass_attrs:
-            setattr(self, name, None)
+            if nbytes(getattr(self, name, None)) >= min_bytes:
+                setattr(self, name, None)
 
     def _gradients(
         self, output_grad: np.ndarray, need_input_grad: bool

@@ -121,39 +121,74 @@ def test_first_layer_skips_its_input_gradient(rng):
     assert net.layers[1].input_grad is not None
 
 
-def test_a_training_step_releases_the_last_steps_activations_first(rng):
-    """The previous step's activations and input gradients are freed before the next step's
-    forward pass makes its own, so a step never holds two sets (the memory they took)."""
+def last_pass(net):
+    """``(name, weakref, nbytes)`` of every output and input gradient the last pass kept."""
     import weakref
 
-    x, y = data(rng)
-    net = make_net()
-    net.train_batch(x, y)
-    kept = [
-        weakref.ref(a)
-        for layer in net.layers
+    return [
+        (f"{i}.{op.name}.{attr}", weakref.ref(a), a.nbytes)
+        for i, layer in enumerate(net.layers)
         for op in layer.operations
-        for a in (op.output, op.input_grad)
-        if a is not None
+        for attr in ("output", "input_grad")
+        if (a := getattr(op, attr)) is not None
     ]
-    assert len(kept) >= 6
-    first = net.layers[0]
+
+
+def alive_at_the_next_forward(net, x, y):
+    """Which of the last pass's arrays are still alive when the next step's forward pass
+    starts (after ``train_batch`` has released what it releases)."""
+    import gc
+
+    kept = last_pass(net)
     seen = []
+    first = net.layers[0]
     forward = first.forward
 
     def spy(x, inference=False):
-        import gc
-
         gc.collect()
-        seen.append([ref() is None for ref in kept])
+        seen.append({name: ref() is not None for name, ref, _ in kept})
         return forward(x, inference)
 
     first.forward = spy
     net.train_batch(x, y)
-    assert seen == [[True] * len(kept)]
+    del first.forward
+    assert len(seen) == 1
+    return kept, seen[0]
+
+
+@pytest.mark.parametrize("threshold", [0, 1000])
+def test_a_training_step_first_frees_the_last_steps_large_arrays(threshold, rng, monkeypatch):
+    """Arrays of the previous step of at least ``RELEASE_MIN_BYTES`` are freed before the next
+    step's forward pass makes its own (so a step never holds two sets); smaller ones live
+    until they are replaced."""
+    import fastdl.network
+
+    monkeypatch.setattr(fastdl.network, "RELEASE_MIN_BYTES", threshold)
+    x, y = data(rng)
+    net = make_net()
+    net.train_batch(x, y)
+    kept, alive = alive_at_the_next_forward(net, x, y)
+    assert len(kept) >= 6
+    assert any(size >= 1000 for _, _, size in kept) and any(size < 1000 for _, _, size in kept)
+    assert alive == {name: size < threshold for name, _, size in kept}
     # the new step keeps its own, until the next one
     assert all(op.output is not None for layer in net.layers for op in layer.operations)
     assert net.layers[1].input_grad is not None
+
+
+def test_release_with_min_bytes_keeps_the_small_arrays_and_tuples(rng):
+    lstm = fd.LSTMLayer(4)
+    x = rng.standard_normal((3, 5, 2))
+    lstm.forward(x)
+    loop = lstm.operations[0]
+    from fastdl.ops.base import nbytes
+
+    saved = nbytes(loop._saved)
+    assert saved == sum(a.nbytes for a in loop._saved) > loop.output.nbytes
+    lstm.release(min_bytes=saved)  # only the saved tuple is that large
+    assert loop._saved is None and loop.output is not None and lstm.output is not None
+    lstm.release()
+    assert loop.output is None and lstm.output is None
 
 
 def test_released_operation_refuses_backward_and_keeps_its_parameters(rng):
