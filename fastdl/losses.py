@@ -42,9 +42,11 @@ class Loss(abc.ABC):
         """Drop what the last ``forward`` kept (as :meth:`Operation.release
         <fastdl.ops.base.Operation.release>`, ``min_bytes`` as there); ``backward`` then
         raises until the next."""
+        kept = [nbytes(getattr(self, name, None)) for name in self.pass_attrs]
+        if min_bytes and max(kept, default=0) < min_bytes:
+            return
         for name in self.pass_attrs:
-            if nbytes(getattr(self, name, None)) >= min_bytes:
-                setattr(self, name, None)
+            setattr(self, name, None)
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         """Return the loss of ``prediction`` against ``target`` (validated first)."""

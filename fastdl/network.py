@@ -291,7 +291,8 @@ class NeuralNetwork:
             # A layer refused the input or the loss the labels: undo this pass's random draws
             # (initialisation, dropout) and the state it moved on (carried recurrent state,
             # batch norm's running statistics in the layers before the one that refused), so
-            # a rejected call leaves the network as it was.
+            # a rejected call leaves what the network learnt and carries as it was (the
+            # last step's large activations, freed before the pass, are not put back).
             self.rng.bit_generator.state = state
             restore_states(carried)
             for layer in fresh:

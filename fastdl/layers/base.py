@@ -71,8 +71,9 @@ class Layer(abc.ABC):
         """Drop what the last pass kept, here and in every operation (:meth:`Operation.release
         <fastdl.ops.base.Operation.release>`; ``min_bytes`` as there): the parameters and
         their gradients stay."""
-        for name in ("input_", "output", "input_grad"):
-            if nbytes(getattr(self, name)) >= min_bytes:
+        names = ("input_", "output", "input_grad")
+        if not min_bytes or max(nbytes(getattr(self, name)) for name in names) >= min_bytes:
+            for name in names:
                 setattr(self, name, None)
         for op in self.operations:
             op.release(min_bytes)

@@ -76,8 +76,11 @@ def pooled_after(before: Layer, layer: Layer) -> bool:
     if not (isinstance(layer, MaxPool2D) and layer.operations and before.operations):
         return False
     conv, pool = before.operations[-1], layer.operations[0]
-    return (
-        isinstance(conv, Conv2DOp)
+    return (  # exactly these classes: a subclass (the book's Conv2D_Op) has its own gradients
+        type(conv) is Conv2DOp
+        and type(pool) is MaxPool2DOp
+        and type(before).backward is Layer.backward
+        and type(layer).backward is Layer.backward
         and conv.relu
         and conv.output is not None
         and pool.input_ is conv.output

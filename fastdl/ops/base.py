@@ -58,9 +58,9 @@ class Operation(abc.ABC):
     Attributes set by the passes: ``input_`` and ``output`` (forward), ``input_grad``
     (backward). They are kept until the next pass so ``backward`` can use them (and a reader
     can look at them); :meth:`release` drops them, with whatever else the pass kept (the
-    names in ``pass_attrs``). A training step releases every operation before its forward
-    pass, so the last step's activations and gradients are not held while the next one's
-    are made.
+    names in ``pass_attrs``). A training step releases, before its forward pass, every
+    operation that kept an array of at least ``fastdl.network.RELEASE_MIN_BYTES``, so the
+    last step's large activations and gradients are not held while the next one's are made.
 
     ``skip_input_grad = True`` (set by the network on its first operation, whose input is the
     data) makes ``backward`` skip the input gradient and return ``None``; parameter gradients
@@ -139,12 +139,15 @@ class Operation(abc.ABC):
 
     def release(self, min_bytes: int = 0) -> None:
         """Drop what the last pass kept (``pass_attrs``): its input, output and gradients;
-        with ``min_bytes``, only the arrays (or tuples of arrays) of at least that many
-        bytes. The parameters, their last gradients and any carried state stay; ``backward``
-        before the next ``forward`` raises, as before the first."""
+        with ``min_bytes``, only if one of those arrays (or tuples of arrays) has at least
+        that many bytes (then all of them, so nothing is left half-kept). The parameters,
+        their last gradients and any carried state stay; ``backward`` before the next
+        ``forward`` raises, as before the first."""
+        kept = [nbytes(getattr(self, name, None)) for name in self.pass_attrs]
+        if min_bytes and max(kept, default=0) < min_bytes:
+            return
         for name in self.pass_attrs:
-            if nbytes(getattr(self, name, None)) >= min_bytes:
-                setattr(self, name, None)
+            setattr(self, name, None)
 
     def _gradients(
         self, output_grad: np.ndarray, need_input_grad: bool

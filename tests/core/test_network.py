@@ -176,21 +176,6 @@ def test_a_training_step_first_frees_the_last_steps_large_arrays(threshold, rng,
     assert net.layers[1].input_grad is not None
 
 
-def test_release_with_min_bytes_keeps_the_small_arrays_and_tuples(rng):
-    lstm = fd.LSTMLayer(4)
-    x = rng.standard_normal((3, 5, 2))
-    lstm.forward(x)
-    loop = lstm.operations[0]
-    from fastdl.ops.base import nbytes
-
-    saved = nbytes(loop._saved)
-    assert saved == sum(a.nbytes for a in loop._saved) > loop.output.nbytes
-    lstm.release(min_bytes=saved)  # only the saved tuple is that large
-    assert loop._saved is None and loop.output is not None and lstm.output is not None
-    lstm.release()
-    assert loop.output is None and lstm.output is None
-
-
 def test_released_operation_refuses_backward_and_keeps_its_parameters(rng):
     x, y = data(rng)
     net = make_net()
@@ -370,3 +355,23 @@ def test_a_cnn_predicts_nan_for_an_image_holding_nan_on_both_paths(rng):
         with fd.config.use_pure(pure), np.errstate(invalid="ignore"):
             out = net.predict(x)
         assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
+
+
+def test_a_partial_release_drops_all_of_an_operations_pass_or_none(rng):
+    """An operation whose large array is not its output (an LSTM returning its last state
+    only) is released whole, so ``backward`` raises the documented error, not a TypeError."""
+    lstm = fd.LSTMLayer(4, return_sequences=False)
+    x = rng.standard_normal((2, 50, 3))
+    y = lstm.forward(x)
+    loop = lstm.operations[0]
+    from fastdl.ops.base import nbytes
+
+    assert nbytes(loop._saved) > y.nbytes
+    lstm.release(min_bytes=y.nbytes + 1)
+    assert loop.output is None and loop._saved is None
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        lstm.backward(np.ones_like(y))
+    small = fd.LSTMLayer(4)
+    small.forward(x[:, :2])
+    small.release(min_bytes=1 << 30)  # nothing that large: everything kept
+    assert small.operations[0].output is not None and small.operations[0]._saved is not None

@@ -125,3 +125,34 @@ def test_the_operation_refuses_a_pool_that_did_not_take_its_output(rng):
     conv2 = net.layers[1].operations[0]
     with pytest.raises(ValueError, match="MaxPool2DOp: output_grad has shape"):
         conv2.backward_through_pool(other, np.zeros((1, 2, 3, 4), np.float32))
+
+
+def test_the_books_convolution_is_not_fused_and_trains(rng):
+    """The book's ``Conv2D`` runs ``Conv2D_Op``, a subclass with its own parameter layout and
+    gradients: never taken for the fused pass, its step trains as layer by layer."""
+    from fastdl.book.layers import Conv2D as BookConv2D
+
+    x, y = data(rng, dtype=np.float64)
+    net = net_of(
+        BookConv2D(2, 3, activation=fd.ReLU()), fd.MaxPool2D(2), fd.Flatten(), fd.Dense(3),
+        dtype=np.float64,
+    )  # fmt: skip
+    net.train_batch(x, y)
+    assert not pooled_after(net.layers[0], net.layers[1])
+    assert net.layers[1].input_grad is not None
+    fused = [g.copy() for g in net.param_grads()]
+    for a, b in zip(fused, layer_by_layer(net, x, y), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_max_pool_subclass_with_its_own_operations_is_not_fused(rng):
+    class DropFirst(fd.MaxPool2D):
+        def _setup_layer(self, x):
+            super()._setup_layer(x)
+            self.operations.insert(0, fd.ops.dropout.Dropout(0.5, rng=self.rng))
+
+    x, y = data(rng)
+    net = net_of(fd.Conv2D(4, 3, activation=fd.ReLU()), DropFirst(2), fd.Flatten(), fd.Dense(3))
+    net.train_batch(x, y)
+    assert not pooled_after(net.layers[0], net.layers[1])
+    assert all(g is not None for g in net.param_grads())
