@@ -15,7 +15,7 @@ import numpy as np
 
 from fastdl._checks import native
 from fastdl.kernels.softmax import log_softmax, softmax_ce_backward, softmax_ce_forward
-from fastdl.ops.base import check_same_shape, nbytes
+from fastdl.ops.base import check_same_shape, release_attrs
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -42,11 +42,7 @@ class Loss(abc.ABC):
         """Drop what the last ``forward`` kept (as :meth:`Operation.release
         <fastdl.ops.base.Operation.release>`, ``min_bytes`` as there); ``backward`` then
         raises until the next."""
-        kept = [nbytes(getattr(self, name, None)) for name in self.pass_attrs]
-        if min_bytes and max(kept, default=0) < min_bytes:
-            return
-        for name in self.pass_attrs:
-            setattr(self, name, None)
+        release_attrs(self, self.pass_attrs, min_bytes)
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
         """Return the loss of ``prediction`` against ``target`` (validated first)."""

@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from fastdl.ops.base import Operation, check_same_shape, nbytes
+from fastdl.ops.base import Operation, check_same_shape, release_attrs
 
 __all__ = ["Layer", "carried_states", "restore_states"]
 
@@ -71,10 +71,7 @@ class Layer(abc.ABC):
         """Drop what the last pass kept, here and in every operation (:meth:`Operation.release
         <fastdl.ops.base.Operation.release>`; ``min_bytes`` as there): the parameters and
         their gradients stay."""
-        names = ("input_", "output", "input_grad")
-        if not min_bytes or max(nbytes(getattr(self, name)) for name in names) >= min_bytes:
-            for name in names:
-                setattr(self, name, None)
+        release_attrs(self, ("input_", "output", "input_grad"), min_bytes)
         for op in self.operations:
             op.release(min_bytes)
 

@@ -52,6 +52,15 @@ def nbytes(value) -> int:
     return 0
 
 
+def release_attrs(obj, names, min_bytes: int = 0) -> None:
+    """Set ``obj``'s attributes ``names`` to None: all of them, or, with ``min_bytes``, none
+    unless one holds at least that many bytes (so nothing is left half-kept)."""
+    if min_bytes and max((nbytes(getattr(obj, n, None)) for n in names), default=0) < min_bytes:
+        return
+    for name in names:
+        setattr(obj, name, None)
+
+
 class Operation(abc.ABC):
     """An operation of a network: ``forward`` then ``backward``, as in the book.
 
@@ -143,11 +152,7 @@ class Operation(abc.ABC):
         that many bytes (then all of them, so nothing is left half-kept). The parameters,
         their last gradients and any carried state stay; ``backward`` before the next
         ``forward`` raises, as before the first."""
-        kept = [nbytes(getattr(self, name, None)) for name in self.pass_attrs]
-        if min_bytes and max(kept, default=0) < min_bytes:
-            return
-        for name in self.pass_attrs:
-            setattr(self, name, None)
+        release_attrs(self, self.pass_attrs, min_bytes)
 
     def _gradients(
         self, output_grad: np.ndarray, need_input_grad: bool
