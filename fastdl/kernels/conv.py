@@ -44,8 +44,8 @@ import numpy as np
 
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels._threads import run_chunks
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, run_chunks
 from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
 from fastdl.kernels.winograd import winograd_images
 
@@ -203,11 +203,16 @@ def _forward_images(x, w, b, stride, pad, relu, lo, hi, y):
         _bias_relu(y[i], b, relu)
 
 
-@jit(parallel=True)
+@jit
+def _forward_chunk(x, w, b, stride, pad, relu, y, chunks, ch):
+    """Block ``ch`` of ``chunks`` blocks of images (:func:`run_chunks`' convention)."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _forward_images(x, w, b, stride, pad, relu, lo, hi, y)
+
+
 def _conv2d_forward(x, w, b, stride, pad, relu, parts, y):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):
-        _forward_images(x, w, b, stride, pad, relu, bounds[t], bounds[t + 1], y)
+    """The forward pass on ``parts`` blocks of images, one per thread (:func:`run_chunks`)."""
+    run_chunks(_forward_chunk, parts, x, w, b, stride, pad, relu, y)
 
 
 @jit
@@ -368,27 +373,34 @@ def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, ac
         col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
 
 
-@jit(parallel=True)
+@jit
+def _backward_chunk(x, w, grad, stride, pad, need_dx, sparse_density, partials, dx, chunks, ch):
+    """Block ``ch`` of the backward pass, summing into its own ``[ch]`` of ``partials``."""
+    dw_dense, dw_sparse, db = partials
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    acc = (dw_dense[ch], dw_sparse[ch], db[ch])
+    _backward_images(x, w, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx)
+
+
 def _conv2d_backward(x, w, grad, stride, pad, need_dx, parts, sparse_density, dx):
-    """Parallel backward pass: each thread runs :func:`_backward_images` on its block,
-    summing into its own partial gradients; returns ``dw`` (KH, KW, C_in, C_out), ``db``."""
-    n, h, wd, c = x.shape
-    kh, kw, _, co = w.shape
+    """Parallel backward pass: each thread runs :func:`_backward_images` on its block of
+    images (:func:`run_chunks`), summing into its own partial gradients; returns ``dw``
+    (KH, KW, C_in, C_out), ``db``."""
+    kh, kw, c, co = w.shape
     k = kh * kw * c
-    bounds = _blocks(n, parts)
-    dw_dense = np.zeros((parts, k, co), dtype=x.dtype)  # per-thread sums, added up below
-    dw_sparse = np.zeros((parts, co, k), dtype=x.dtype)
-    db_part = np.zeros((parts, co), dtype=x.dtype)
-    for t in prange(parts):
-        acc = (dw_dense[t], dw_sparse[t], db_part[t])
-        lo, hi = bounds[t], bounds[t + 1]
-        _backward_images(x, w, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx)
+    partials = (
+        np.zeros((parts, k, co), dtype=x.dtype),  # per-thread sums, added up below
+        np.zeros((parts, co, k), dtype=x.dtype),
+        np.zeros((parts, co), dtype=x.dtype),
+    )
+    run_chunks(_backward_chunk, parts, x, w, grad, stride, pad, need_dx, sparse_density,
+               partials, dx)  # fmt: skip
     dw2 = np.zeros((k, co), dtype=x.dtype)
     db = np.zeros(co, dtype=x.dtype)
     for t in range(parts):  # in a fixed order: the same sums for the same thread count
-        dw2 += dw_dense[t]
-        dw2 += dw_sparse[t].T
-        db += db_part[t]
+        dw2 += partials[0][t]
+        dw2 += partials[1][t].T
+        db += partials[2][t]
     return dw2.reshape(kh, kw, c, co), db
 
 

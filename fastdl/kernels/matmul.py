@@ -25,8 +25,8 @@ import numpy as np
 
 from fastdl import config
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels._threads import run_chunks
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, run_chunks
 
 __all__ = ["matmul", "SERIAL_MAX_FLOPS"]
 
@@ -95,14 +95,19 @@ def _matmul_serial(a, b, trans_a, trans_b, out):
     _matmul_part(a, b, trans_a, trans_b, True, 0, out.shape[0], out)
 
 
-@jit(parallel=True)
-def _matmul_blocks(a, b, trans_a, trans_b, parts, out):
+@jit
+def _matmul_chunk(a, b, trans_a, trans_b, out, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): the longer side is split,
+    so each thread reads less of the other operand."""
     m, n = out.shape
-    by_rows = m >= n  # split the longer side: each thread reads less of the other operand
-    size = m if by_rows else n
-    for t in prange(parts):
-        lo, hi = (size * t) // parts, (size * (t + 1)) // parts
-        _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out)
+    by_rows = m >= n
+    lo, hi = chunk_bounds(m if by_rows else n, chunks, ch)
+    _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out)
+
+
+def _matmul_blocks(a, b, trans_a, trans_b, parts, out):
+    """``out`` in ``parts`` blocks, one per thread."""
+    run_chunks(_matmul_chunk, parts, a, b, trans_a, trans_b, out)
 
 
 def matmul_st(a, b, trans_a, trans_b):

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["maxpool_forward", "maxpool_backward", "pool_output_size", "SERIAL_MAX_SIZE"]
 
@@ -134,10 +135,16 @@ def maxpool_forward_nb(x, size, stride):
     return y.reshape(n, c, oh, ow), idx.reshape(n, c, oh, ow)
 
 
-@jit(parallel=True)
+@jit
+def _pool_chunk(x, size, stride, y, idx, chunks, ch):
+    """Block ``ch`` of ``chunks`` blocks of images (:func:`run_chunks`' convention)."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _pool_images(x, size, stride, lo, hi, y, idx)
+
+
 def _maxpool_forward(x, size, stride, y, idx):
-    for b in prange(x.shape[0]):
-        _pool_images(x, size, stride, b, b + 1, y, idx)
+    """The forward pass on one block of images per thread."""
+    run_chunks(_pool_chunk, n_chunks(x.shape[0]), x, size, stride, y, idx)
 
 
 @jit
@@ -188,10 +195,16 @@ def maxpool_backward_nb(dy, idx, h, w, size, stride):
     return dx.reshape(n, h, w, c)
 
 
-@jit(parallel=True)
+@jit
+def _unpool_chunk(dy, idx, dx, chunks, ch):
+    """Block ``ch`` of ``chunks`` blocks of images (:func:`run_chunks`' convention)."""
+    lo, hi = chunk_bounds(dy.shape[0], chunks, ch)
+    _unpool_images(dy, idx, lo, hi, dx)
+
+
 def _maxpool_backward(dy, idx, dx):
-    for b in prange(dy.shape[0]):
-        _unpool_images(dy, idx, b, b + 1, dx)
+    """The backward pass on one block of images per thread."""
+    run_chunks(_unpool_chunk, n_chunks(dy.shape[0]), dy, idx, dx)
 
 
 @jit

@@ -37,7 +37,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fastdl.kernels._blas import gemm
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import run_chunks
 
 __all__ = [
     "winograd_forward",
@@ -235,10 +236,10 @@ def _images(x, u, b, pad, relu, group, lo, hi, y, finite):
                 rows += tiles
 
 
-@jit(parallel=True)
-def _images_parallel(x, u, b, pad, relu, group, bounds, y, finite):
-    for t in prange(len(bounds) - 1):
-        _images(x, u, b, pad, relu, group, bounds[t], bounds[t + 1], y, finite)
+@jit
+def _images_chunk(x, u, b, pad, relu, group, bounds, y, finite, chunks, ch):
+    """Thread ``ch``'s images, ``bounds[ch] .. bounds[ch + 1] - 1`` (:func:`run_chunks`)."""
+    _images(x, u, b, pad, relu, group, bounds[ch], bounds[ch + 1], y, finite)
 
 
 def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
@@ -272,7 +273,8 @@ def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
     if bounds is None or len(bounds) == 2:
         _images(x, u, b, tuple(pad), relu, group, 0, n, y, finite)
     else:
-        _images_parallel(x, u, b, tuple(pad), relu, group, bounds, y, finite)
+        run_chunks(_images_chunk, len(bounds) - 1, x, u, b, tuple(pad), relu, group, bounds, y,
+                   finite)  # fmt: skip
     return y.reshape(n, oh, ow, co), finite
 
 

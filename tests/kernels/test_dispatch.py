@@ -87,8 +87,8 @@ def test_conv_and_pool_layers_call_the_numba_twin_by_default(monkeypatch):
 
         return wrapped
 
-    assert isinstance(conv._conv2d_forward, numba.core.registry.CPUDispatcher)
-    assert isinstance(pool._maxpool_forward, numba.core.registry.CPUDispatcher)
+    for compiled in (conv._forward_chunk, conv._backward_chunk, pool._pool_chunk):
+        assert isinstance(compiled, numba.core.registry.CPUDispatcher)  # a thread's block
     for name in ("_conv2d_forward", "_conv2d_forward_serial"):  # parallel, and for small work
         monkeypatch.setattr(conv, name, spy("nb-forward", getattr(conv, name)))
     for name in ("_conv2d_backward", "_conv2d_backward_serial"):
