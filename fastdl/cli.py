@@ -118,11 +118,7 @@ def info_text() -> str:
     else:
         import numba
 
-        try:
-            layer = f"threading layer {numba.threading_layer()}"
-        except ValueError:  # no parallel kernel has run yet: the layer requested
-            layer = f"threading layer {numba.config.THREADING_LAYER} (loaded at first use)"
-        lines.append(f"numba          {numba.__version__}, {layer}")
+        lines.append(f"numba          {numba.__version__}, nogil kernels on fastdl's own threads")
         lines += _cache_lines()
     lines.append(
         f"threads        {config.get_num_threads()} (fd.set_num_threads, FASTDL_NUM_THREADS)"

@@ -68,8 +68,9 @@ def _env_count(name: str) -> int | None:
 
 
 def _thread_limit() -> tuple[int, str]:
-    """The most threads fastdl may use, and why: the CPUs it may run on, and numba's pool
-    size where ``NUMBA_NUM_THREADS`` fixes it (numba refuses more)."""
+    """The most threads fastdl may use, and why: the CPUs it may run on, and
+    ``NUMBA_NUM_THREADS`` where that is set (honoured as a cap on compiled code's threads,
+    although fastdl's kernels run on fastdl's own threads, not numba's pool)."""
     limit, why = _cores(), "the CPUs this process may run on"
     numba_threads = _env_count("NUMBA_NUM_THREADS")
     if numba_threads is not None and numba_threads < limit:

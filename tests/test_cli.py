@@ -116,7 +116,7 @@ def test_info_numba_lines(capsys):
 
     main(["info"])
     out = capsys.readouterr().out
-    assert f"numba          {numba.__version__}, threading layer" in out
+    assert f"numba          {numba.__version__}, nogil kernels on fastdl's own threads" in out
     usage = _cache_stats.cache_usage()
     assert _cache(out) == (round(usage.n_bytes / 1e6, 1), usage.n_files)
     folders = [line.split(None, 1)[1] for line in out.splitlines() if line.startswith("  folder")]

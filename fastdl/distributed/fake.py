@@ -6,8 +6,7 @@ sum to the bit (:func:`fastdl.distributed.base.sum_in_rank_order`) — but the r
 turns instead of running at the same time: exactly one rank's thread runs at any moment, and
 it runs until it enters a collective that is still waiting for other ranks (or returns); then
 the next rank that can run, in rank order, takes over. So the fake is deterministic, and safe
-for code that is not thread-safe (numba's workqueue threading layer, which fastdl uses, must
-never be entered from two threads at once; fastdl's settings are process-wide).
+for code that is not thread-safe (fastdl's settings are process-wide).
 
 The turn belongs to a rank, not to a thread: when a rank's helper thread (the trainer's
 gradient sender, say) waits in a collective, the turn passes on while the rank's own thread

@@ -6,9 +6,13 @@ Every compiled kernel is decorated with :func:`jit` so its flags come from here:
 - ``fastmath=False``: fast-math would let LLVM assume no NaN/Inf, which breaks NaN checks;
 - ``error_model="numpy"``: division by zero gives inf/nan instead of a Python exception; the
   exception check in every loop would stop LLVM from vectorising it;
-- ``parallel`` only where the kernel asks for it, i.e. where it uses ``prange`` over
-  independent outputs (never a ``prange`` that adds into a shared accumulator); and then
-  only the ``prange`` loops run in parallel, not the kernel's array expressions.
+- ``nogil=True`` and never ``parallel``: a kernel that uses both cores is run on blocks of its
+  batch by :func:`fastdl.kernels._threads.run_chunks`, one plain thread per block, the
+  calling thread taking the first. numba's ``prange`` regions were slower: on the 2-core
+  reference machine a region of its "workqueue" layer cost ~0.5 ms of thread wake-up (the
+  reference CNN's fc1 product: 1.52 ms median against 1.05 by ``run_chunks``, 0.9 ideal),
+  and its OpenMP layer spins, which on a machine shared with other jobs made the CNN and
+  LSTM steps 1.3-2.2x slower. So numba's threading layer is never started.
 
 With ``FASTDL_PURE=1`` (or without numba) numba is never imported: :func:`jit` then returns the
 plain Python function, and :func:`pair` always calls the NumPy twin.
@@ -24,27 +28,14 @@ from fastdl import config
 
 if config.PURE_AT_IMPORT:
     numba = None
-    prange = range
 else:
     import numba
-    from numba import prange  # noqa: F401  (re-exported for kernel modules)
 
     from fastdl.kernels import _cache_guard
 
     _cache_guard.install()  # a damaged cache entry is compiled again, never loaded
 
-    # numba's "workqueue" threads sleep between parallel regions; its default OpenMP threads
-    # spin, and on a machine shared with other jobs the spinning and the barrier at the end of
-    # each region cost more than they save (on the 2-core reference machine with another job
-    # running, the CNN and LSTM steps ran 1.3-2.2x faster with workqueue). fastdl's
-    # regions are coarse (a few per network pass), so waking sleeping threads costs little.
-    # The choice is made at the first parallel region; NUMBA_THREADING_LAYER overrides it.
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
-
-    config.on_threads_changed(numba.set_num_threads)
-
-__all__ = ["jit", "cfunc", "pair", "prange", "numba", "cache_is_cold"]
+__all__ = ["jit", "cfunc", "pair", "numba", "cache_is_cold"]
 
 #: Every kernel compiled through :func:`jit`, in the order its module was imported.
 DISPATCHERS: list = []
@@ -53,33 +44,14 @@ CFUNCS: list = []
 
 _FLAGS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
 
-# ``parallel=True`` would also turn every array expression (``np.zeros``, ``a += b``, ...) of
-# the kernel into its own parallel region; each region wakes the thread pool, which costs
-# microseconds on an idle machine and milliseconds on a busy one. Only explicit ``prange``
-# loops run in parallel.
-_PARALLEL = {
-    "prange": True,
-    "comprehension": False,
-    "reduction": False,
-    "inplace_binop": False,
-    "setitem": False,
-    "numpy": False,
-    "stencil": False,
-    "fusion": False,
-}
 
-
-def jit(fn: Callable | None = None, *, parallel: bool = False) -> Callable:
-    """Compile ``fn`` with fastdl's numba flags (``@jit`` or ``@jit(parallel=True)``)."""
-
-    def decorate(f: Callable) -> Callable:
-        if numba is None:
-            return f
-        dispatcher = numba.njit(parallel=dict(_PARALLEL) if parallel else False, **_FLAGS)(f)
-        DISPATCHERS.append(dispatcher)
-        return dispatcher
-
-    return decorate if fn is None else decorate(fn)
+def jit(fn: Callable) -> Callable:
+    """Compile ``fn`` with fastdl's numba flags (``@jit``)."""
+    if numba is None:
+        return fn
+    dispatcher = numba.njit(**_FLAGS)(fn)
+    DISPATCHERS.append(dispatcher)
+    return dispatcher
 
 
 def cfunc(signature) -> Callable:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels._jit import jit, pair, prange
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
 __all__ = ["translate", "SERIAL_MAX_SIZE"]
 
@@ -106,10 +107,16 @@ def translate_nb(x, shifts, fill=0.0):
     return y
 
 
-@jit(parallel=True)
+@jit
+def _translate_chunk(x, shifts, fill, y, chunks, ch):
+    """Block ``ch`` of ``chunks`` blocks of images (:func:`run_chunks`' convention)."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _translate_images(x, shifts, fill, lo, hi, y)
+
+
 def _translate(x, shifts, fill, y):
-    for b in prange(x.shape[0]):
-        _translate_images(x, shifts, fill, b, b + 1, y)
+    """The translation on one block of images per thread."""
+    run_chunks(_translate_chunk, n_chunks(x.shape[0]), x, shifts, fill, y)
 
 
 @jit

@@ -73,8 +73,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl import config
-from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels.conv import _blocks
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, run_chunks
 
 __all__ = [
     "batchnorm_forward",
@@ -261,18 +261,28 @@ def _plane_sums(x, k, i0, i1, s1, s2):
         s2[i] = (b0 + b1) + (b2 + b3)
 
 
-@jit(parallel=True)
+@jit
+def _row_sums_chunk(x, k, s1, s2, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it adds into its own
+    partial sums, ``s1[ch]`` and ``s2[ch]``."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _row_sums(x, k, lo, hi, s1[ch], s2[ch])
+
+
 def _row_sums_parallel(x, k, parts, s1, s2):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):  # each block adds into its own partial sums, s1[t] and s2[t]
-        _row_sums(x, k, bounds[t], bounds[t + 1], s1[t], s2[t])
+    run_chunks(_row_sums_chunk, parts, x, k, s1, s2)
 
 
-@jit(parallel=True)
+@jit
+def _plane_sums_chunk(x, k, s1, s2, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes'
+    sums."""
+    lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
+    _plane_sums(x, k, lo, hi, s1, s2)
+
+
 def _plane_sums_parallel(x, k, parts, s1, s2):
-    bounds = _blocks(x.shape[0] * x.shape[1], parts)
-    for t in prange(parts):  # each block writes its own planes' sums
-        _plane_sums(x, k, bounds[t], bounds[t + 1], s1, s2)
+    run_chunks(_plane_sums_chunk, parts, x, k, s1, s2)
 
 
 def _channel_sums(x, parts):
@@ -335,18 +345,26 @@ def _affine_planes(x, scale, shift, relu, i0, i1, y):
                 yp[q] = v
 
 
-@jit(parallel=True)
+@jit
+def _affine_rows_chunk(x, scale, shift, relu, y, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own rows."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _affine_rows(x, scale, shift, relu, lo, hi, y)
+
+
 def _affine_rows_parallel(x, scale, shift, relu, parts, y):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):  # each block writes its own rows
-        _affine_rows(x, scale, shift, relu, bounds[t], bounds[t + 1], y)
+    run_chunks(_affine_rows_chunk, parts, x, scale, shift, relu, y)
 
 
-@jit(parallel=True)
+@jit
+def _affine_planes_chunk(x, scale, shift, relu, y, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes."""
+    lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
+    _affine_planes(x, scale, shift, relu, lo, hi, y)
+
+
 def _affine_planes_parallel(x, scale, shift, relu, parts, y):
-    bounds = _blocks(x.shape[0] * x.shape[1], parts)
-    for t in prange(parts):  # each block writes its own planes
-        _affine_planes(x, scale, shift, relu, bounds[t], bounds[t + 1], y)
+    run_chunks(_affine_planes_chunk, parts, x, scale, shift, relu, y)
 
 
 def _affine(x, scale, shift, relu, parts):
@@ -444,18 +462,27 @@ def _grad_planes_sums(x, y, dy, mean, relu, one, i0, i1, s_dz, s_dzx):
         s_dzx[i] = (b0 + b1) + (b2 + b3)
 
 
-@jit(parallel=True)
+@jit
+def _grad_rows_sums_chunk(x, y, dy, mean, relu, one, s_dz, s_dzx, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): its own partial sums."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _grad_rows_sums(x, y, dy, mean, relu, one, lo, hi, s_dz[ch], s_dzx[ch])
+
+
 def _grad_rows_sums_parallel(x, y, dy, mean, relu, one, parts, s_dz, s_dzx):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):  # partial sums per block
-        _grad_rows_sums(x, y, dy, mean, relu, one, bounds[t], bounds[t + 1], s_dz[t], s_dzx[t])
+    run_chunks(_grad_rows_sums_chunk, parts, x, y, dy, mean, relu, one, s_dz, s_dzx)
 
 
-@jit(parallel=True)
+@jit
+def _grad_planes_sums_chunk(x, y, dy, mean, relu, one, s_dz, s_dzx, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes'
+    sums."""
+    lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
+    _grad_planes_sums(x, y, dy, mean, relu, one, lo, hi, s_dz, s_dzx)
+
+
 def _grad_planes_sums_parallel(x, y, dy, mean, relu, one, parts, s_dz, s_dzx):
-    bounds = _blocks(x.shape[0] * x.shape[1], parts)
-    for t in prange(parts):  # each block writes its own planes' sums
-        _grad_planes_sums(x, y, dy, mean, relu, one, bounds[t], bounds[t + 1], s_dz, s_dzx)
+    run_chunks(_grad_planes_sums_chunk, parts, x, y, dy, mean, relu, one, s_dz, s_dzx)
 
 
 @jit
@@ -482,18 +509,26 @@ def _dx_planes(x, y, dy, mean, k, a, c0, relu, one, i0, i1, dx):
             dxp[q] = kc * g + ac * (xp[q] - mu) + cc
 
 
-@jit(parallel=True)
+@jit
+def _dx_rows_chunk(x, y, dy, mean, k, a, c0, relu, one, dx, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own rows."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _dx_rows(x, y, dy, mean, k, a, c0, relu, one, lo, hi, dx)
+
+
 def _dx_rows_parallel(x, y, dy, mean, k, a, c0, relu, one, parts, dx):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):  # each block writes its own rows
-        _dx_rows(x, y, dy, mean, k, a, c0, relu, one, bounds[t], bounds[t + 1], dx)
+    run_chunks(_dx_rows_chunk, parts, x, y, dy, mean, k, a, c0, relu, one, dx)
 
 
-@jit(parallel=True)
+@jit
+def _dx_planes_chunk(x, y, dy, mean, k, a, c0, relu, one, dx, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes."""
+    lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
+    _dx_planes(x, y, dy, mean, k, a, c0, relu, one, lo, hi, dx)
+
+
 def _dx_planes_parallel(x, y, dy, mean, k, a, c0, relu, one, parts, dx):
-    bounds = _blocks(x.shape[0] * x.shape[1], parts)
-    for t in prange(parts):  # each block writes its own planes
-        _dx_planes(x, y, dy, mean, k, a, c0, relu, one, bounds[t], bounds[t + 1], dx)
+    run_chunks(_dx_planes_chunk, parts, x, y, dy, mean, k, a, c0, relu, one, dx)
 
 
 def batchnorm_backward_nb(x, y, dy, gamma, mean, var, eps, relu, batch_stats, need_dx):

@@ -65,11 +65,10 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.kernels._blas import gemm, serial_blas
-from fastdl.kernels._jit import jit, pair, prange
-from fastdl.kernels._threads import run_chunks
+from fastdl.kernels._jit import jit, pair
+from fastdl.kernels._threads import chunk_bounds, run_chunks
 from fastdl.kernels.conv import (
     _bias_relu,
-    _blocks,
     _parts,
     _staged_groups,
     conv2d_backward_nb,
@@ -200,11 +199,15 @@ def _forward_images(x, w, b, stride, pt, pl, lo, hi, y):
         _scatter_image(col, kh, kw, stride, pt, pl, h, wd, b, y[i])
 
 
-@jit(parallel=True)
+@jit
+def _forward_chunk(x, w, b, stride, pt, pl, y, chunks, ch):
+    """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): its own images only."""
+    lo, hi = chunk_bounds(x.shape[0], chunks, ch)
+    _forward_images(x, w, b, stride, pt, pl, lo, hi, y)
+
+
 def _forward_parallel(x, w, b, stride, pt, pl, parts, y):
-    bounds = _blocks(x.shape[0], parts)
-    for t in prange(parts):  # each block writes its own images only
-        _forward_images(x, w, b, stride, pt, pl, bounds[t], bounds[t + 1], y)
+    run_chunks(_forward_chunk, parts, x, w, b, stride, pt, pl, y)
 
 
 @jit

@@ -182,16 +182,36 @@ def test_kernels_called_outside_a_network_pass_still_use_one_blas_thread(monkeyp
 
 
 @needs_numba
-def test_numba_threads_sleep_between_regions(monkeypatch):
-    """fastdl picks numba's workqueue layer (threads sleep, no spinning) unless told otherwise."""
-    import os
-
+def test_kernels_never_start_numbas_threading_layer(monkeypatch):
+    """Kernels use both cores through ``run_chunks`` (plain threads, the caller taking the
+    first block), never a numba ``prange`` region: after a training step of a network with
+    every multi-threaded kernel past its one-thread size, numba has no threading layer."""
     import numba
 
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        pytest.skip("NUMBA_THREADING_LAYER chosen by the environment")
-    monkeypatch.setattr(conv, "SERIAL_MAX_FLOPS", 0)  # make sure a parallel region runs
-    x = np.ones((4, 6, 6, 2), dtype=np.float32)
-    conv.conv2d_forward.nb(x, np.ones((3, 3, 2, 2), np.float32), np.zeros(2, np.float32), 1,
-                           (0, 0, 0, 0), False)  # fmt: skip
-    assert numba.threading_layer() == "workqueue"
+    import fastdl as fd
+    from fastdl.kernels import _threads, augment, batchnorm, conv_transpose, matmul
+    from fastdl.layers.batchnorm import BatchNorm2D
+    from fastdl.layers.conv_transpose import Conv2DTranspose
+
+    for module, name in ((conv, "SERIAL_MAX_FLOPS"), (matmul, "SERIAL_MAX_FLOPS"),
+                         (pool, "SERIAL_MAX_SIZE"), (batchnorm, "SERIAL_MAX_SIZE"),
+                         (augment, "SERIAL_MAX_SIZE")):  # fmt: skip
+        monkeypatch.setattr(module, name, 0)
+    blocks = []
+    real = _threads.run_chunks
+    for module in (conv, conv_transpose, matmul, pool, batchnorm, augment):
+        monkeypatch.setattr(
+            module, "run_chunks", lambda k, n, *a: blocks.append(n) or real(k, n, *a)
+        )
+    net = fd.NeuralNetwork(
+        [Conv2D(4, 3, activation=fd.ReLU()), BatchNorm2D(), Conv2DTranspose(2, 2, stride=2),
+         MaxPool2D(2), fd.Flatten(), fd.Dense(3)],
+        fd.SoftmaxCrossEntropy(), seed=0,
+    )  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    net.train_batch(x, np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+    augment.translate(x, np.zeros((4, 2), np.int64), 0.0)
+    if config.get_num_threads() > 1:  # every kernel kind split its batch
+        assert len(blocks) >= 8 and all(n > 1 for n in blocks)
+    with pytest.raises(ValueError, match="not initialized"):
+        numba.threading_layer()
