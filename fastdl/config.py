@@ -186,13 +186,13 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads for all of fastdl's parallelism (numba kernels and the BLAS they call).
+    """Set the threads for all of fastdl's parallelism (compiled kernels and the BLAS they call).
 
     Parameters
     ----------
     n : int
         Between 1 and the limit: the CPUs this process may run on (its affinity mask), or
-        ``NUMBA_NUM_THREADS`` where that is smaller (numba's pool cannot grow past it).
+        ``NUMBA_NUM_THREADS`` where that is smaller (honoured as a cap).
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
@@ -211,7 +211,7 @@ def on_threads_changed(hook: Callable[[int], None]) -> None:
 
 
 # Context managers entered around every network pass (kernels register one that, for example,
-# keeps numpy's BLAS pool from competing with numba's threads while fastdl computes).
+# keeps numpy's BLAS pool from competing with fastdl's threads while fastdl computes).
 _compute_contexts: list[Callable[[], contextlib.AbstractContextManager]] = []
 
 

@@ -21,7 +21,7 @@ conv       padded ("same", odd and even kernels), strided convolutions, tanh and
 rnn        Embedding → RNN → RNN (last step); one-hot RNN (the gather path); stacked RNNs
 gru, lstm  one-hot (the gather path, stateful, dropout) and stacked layers
 augment    ``fd.augment.RandomTranslate`` on an MNIST batch (``fit(augment=...)``), and the
-           translation's one-image-per-thread variant for large batches
+           translation's multi-threaded variant for large batches
 =========  =============================================================================
 
 The compiled kernels are those of the BLAS path in use (``FASTDL_BLAS``); under

@@ -11,7 +11,8 @@ for code that is not thread-safe (fastdl's settings are process-wide).
 The turn belongs to a rank, not to a thread: when a rank's helper thread (the trainer's
 gradient sender, say) waits in a collective, the turn passes on while the rank's own thread
 goes on computing, and two ranks then run at once. Code like that runs on the fake with the
-NumPy twins (``fastdl.config.use_pure()``).
+NumPy twins (``fastdl.config.use_pure()``): fastdl's settings, such as the BLAS thread count
+held during a pass, are process-wide, not per thread.
 
 A rank that raises ends the run: every rank waiting in a collective (or for its turn) gets a
 :class:`~fastdl.distributed.base.DistributedError` instead of waiting forever, and

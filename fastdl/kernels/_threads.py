@@ -1,14 +1,17 @@
 """Plain threads for compiled kernels that release the GIL: the batch split into chunks.
 
-The recurrent kernels and the staged twins split their batch into one chunk of rows (or
-images) per thread and run each chunk on a plain Python thread: numba kernels compiled with
-``nogil=True`` and numpy's ``matmul`` release the GIL, so the chunks run in parallel.
+Every multi-threaded kernel (convolutions, Winograd, pooling, dense products, batch norm,
+the recurrent loops, translation, and the staged twins) splits its batch into one chunk of
+rows (or images) per thread and runs each chunk on a plain Python thread: numba kernels
+compiled with ``nogil=True`` and numpy's ``matmul`` release the GIL, so the chunks run in
+parallel. numba's own threading layer is never started (see :mod:`fastdl.kernels._jit`).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -20,6 +23,8 @@ __all__ = ["run_chunks", "n_chunks", "chunk_bounds"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
+_pool_lock = threading.Lock()
+_inside = threading.local()  # .chunk is True on a thread while it runs a chunk
 
 
 def run_chunks(kernel, chunks: int, *args) -> None:
@@ -28,25 +33,58 @@ def run_chunks(kernel, chunks: int, *args) -> None:
     The kernels are compiled with ``nogil=True`` (and the staged ones spend their time in
     such kernels and in numpy's ``matmul``, which releases the GIL too), so plain threads run
     them in parallel: chunk 0 on the calling thread, the others on a small pool of threads
-    that sleep on a lock in between. A numba ``prange`` region instead pays the threading
-    layer's wake-up each call, which on a recurrent layer's two regions per training step
-    cost more than the work they held.
+    that sleep on a lock in between. A numba ``prange`` region instead paid the threading
+    layer's wake-up each call (~0.5 ms on the 2-core reference machine), more than many
+    kernels' work.
+
+    Every chunk has finished when this returns or raises (an error in one chunk is raised
+    after the others are done, the first chunk's first). A call from inside a chunk, or one
+    made when the interpreter is shutting down and no thread can be started, runs its chunks
+    one after the other on the calling thread: the same blocks, so the same results.
     """
-    global _pool, _pool_pid
-    stale = _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid()
-    if chunks > 1 and stale:  # (threads do not survive a fork: a child makes its own pool)
-        _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl")
-        _pool_pid = os.getpid()
-    errors = np.geterr()  # numpy's error handling is per thread: the caller's applies to all
-    futures = [_pool.submit(_with_errstate, errors, kernel, *args, chunks, ch)
-               for ch in range(1, chunks)]  # fmt: skip
-    kernel(*args, chunks, 0)
+    pool = _worker_pool(chunks) if chunks > 1 and not getattr(_inside, "chunk", False) else None
+    futures = []
+    if pool is not None:
+        # numpy's error handling is per thread: the caller's applies to every chunk
+        errors = (np.geterr(), np.geterrcall())
+        try:
+            for ch in range(1, chunks):
+                futures.append(pool.submit(_chunk, errors, kernel, *args, chunks, ch))
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            pass
+    first_error = None
+    outer, _inside.chunk = getattr(_inside, "chunk", False), True
+    try:
+        for ch in (0, *range(len(futures) + 1, chunks)):  # and the chunks no thread took
+            kernel(*args, chunks, ch)
+    except BaseException as error:  # noqa: BLE001 (raised below, once every chunk is done)
+        first_error = error
+    finally:
+        _inside.chunk = outer
+    wait(futures)
     for f in futures:
-        f.result()
+        if first_error is None and f.exception() is not None:
+            first_error = f.exception()
+    if first_error is not None:
+        raise first_error
 
 
-def _with_errstate(errors: dict, kernel, *args) -> None:
-    with np.errstate(**errors):
+def _worker_pool(chunks: int) -> ThreadPoolExecutor:
+    """The pool of ``chunks - 1`` or more threads (made again after a fork: threads do not
+    survive one)."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < chunks - 1 or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=chunks - 1, thread_name_prefix="fastdl")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _chunk(errors: tuple, kernel, *args) -> None:
+    """One chunk on a pool thread, under the caller's numpy error handling."""
+    modes, call = errors
+    _inside.chunk = True  # a pool thread runs nothing else
+    with np.errstate(call=call, **modes):
         kernel(*args)
 
 

@@ -94,7 +94,7 @@ def translate_nb(x, shifts, fill=0.0):
     ``x`` is made C-contiguous first (a copy only when it is not), so one compiled signature
     per dtype serves every layout; each plane is then one contiguous copy and a few runs of
     fill (:func:`_translate_images`). Batches of :data:`SERIAL_MAX_SIZE` elements or more
-    run one image per thread.
+    run one block of images per thread.
     """
     x = np.ascontiguousarray(x)
     fill = _fill_table(x, fill)

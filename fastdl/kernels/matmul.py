@@ -9,7 +9,7 @@ K, N   rows and columns of ``op(b)``
 for ``b``. ``matmul(a, b, trans_a, trans_b)`` returns ``op(a) @ op(b)``, ``(M, N)``: the dense
 layer's forward product, input gradient and weight gradient.
 
-The numba twin never starts BLAS's own thread pool beside numba's (the two would take turns
+The numba twin never starts BLAS's own thread pool beside fastdl's (the two would take turns
 on the same cores; see :mod:`fastdl.kernels._blas`): it gives each thread a block of the
 output's rows (or columns, when it is wider than tall), and every thread calls a
 single-threaded GEMM. Inside a network pass

@@ -118,7 +118,7 @@ def maxpool_backward_np(dy, idx, h, w, size, stride):
 
 
 def maxpool_forward_nb(x, size, stride):
-    """numba twin of :func:`maxpool_forward_np`: same contract, one image per thread.
+    """numba twin of :func:`maxpool_forward_np`: same contract, one block of images per thread.
 
     Each image is pooled channels-last into a small buffer (vectorised over channels), then
     written out in NCHW order while it is still in cache. The outputs are allocated by numpy
@@ -185,7 +185,7 @@ def _pool_images(x, size, stride, lo, hi, y, idx):
 
 
 def maxpool_backward_nb(dy, idx, h, w, size, stride):
-    """numba twin of :func:`maxpool_backward_np`: same contract, one image per thread."""
+    """numba twin of :func:`maxpool_backward_np`: same contract, a block of images per thread."""
     n, c = dy.shape[:2]
     dx = np.zeros((n, h * w, c), dtype=dy.dtype)
     if dx.size < SERIAL_MAX_SIZE:

@@ -1,5 +1,5 @@
 """Three tiers for translating images: a scatter loop (tests/naive_augment.py) → NumPy twin →
-numba twin, serial and one image per thread.
+numba twin, serial and one block of images per thread.
 
 A translation only copies values, so every tier must give the same bits — for shifts of
 zero, of the largest move, beyond the image, per-image mixes, every layout and both dtypes,
@@ -70,7 +70,7 @@ def images(shape, dtype, layout, rng):
 
 
 def run(impl, x, shifts, fill, monkeypatch):
-    if impl == "nb-parallel":  # every batch one image per thread
+    if impl == "nb-parallel":  # every batch split into blocks of images
         monkeypatch.setattr(augment, "SERIAL_MAX_SIZE", 0)
         impl = "nb"
     return getattr(augment.translate, impl)(x, shifts, fill)

@@ -146,7 +146,7 @@ def test_batch_norm_layers_call_the_numba_twin_by_default(monkeypatch):
 
 
 def test_one_thread_pool_at_a_time():
-    """Inside a network pass numpy's BLAS is single-threaded (beside numba's threads, and on
+    """Inside a network pass numpy's BLAS is single-threaded (beside fastdl's threads, and on
     the NumPy twins too); the previous count comes back afterwards."""
     from fastdl.kernels._blas import blas_threads, get_blas_threads, threads
 
@@ -184,34 +184,49 @@ def test_kernels_called_outside_a_network_pass_still_use_one_blas_thread(monkeyp
 @needs_numba
 def test_kernels_never_start_numbas_threading_layer(monkeypatch):
     """Kernels use both cores through ``run_chunks`` (plain threads, the caller taking the
-    first block), never a numba ``prange`` region: after a training step of a network with
-    every multi-threaded kernel past its one-thread size, numba has no threading layer."""
+    first block), never a numba ``prange`` region: a training step of a network with every
+    multi-threaded kernel past its one-thread size, on 2 threads, splits each kernel's batch
+    (named: the chunk kernels that ran), and numba has no threading layer afterwards."""
     import numba
 
     import fastdl as fd
-    from fastdl.kernels import _threads, augment, batchnorm, conv_transpose, matmul
+    from fastdl.kernels import _threads, augment, batchnorm, conv_transpose, matmul, winograd
     from fastdl.layers.batchnorm import BatchNorm2D
     from fastdl.layers.conv_transpose import Conv2DTranspose
 
+    modules = (conv, winograd, conv_transpose, matmul, pool, batchnorm, augment)
     for module, name in ((conv, "SERIAL_MAX_FLOPS"), (matmul, "SERIAL_MAX_FLOPS"),
                          (pool, "SERIAL_MAX_SIZE"), (batchnorm, "SERIAL_MAX_SIZE"),
                          (augment, "SERIAL_MAX_SIZE")):  # fmt: skip
         monkeypatch.setattr(module, name, 0)
-    blocks = []
-    real = _threads.run_chunks
-    for module in (conv, conv_transpose, matmul, pool, batchnorm, augment):
-        monkeypatch.setattr(
-            module, "run_chunks", lambda k, n, *a: blocks.append(n) or real(k, n, *a)
-        )
+    monkeypatch.setitem(config._state, "threads", 2)
+    ran = set()
+    for module in modules:
+
+        def spy(kernel, chunks, *args, _real=_threads.run_chunks, _module=module):
+            ran.add((_module.__name__.rsplit(".", 1)[1], kernel.__name__, chunks))
+            return _real(kernel, chunks, *args)
+
+        monkeypatch.setattr(module, "run_chunks", spy)
     net = fd.NeuralNetwork(
-        [Conv2D(4, 3, activation=fd.ReLU()), BatchNorm2D(), Conv2DTranspose(2, 2, stride=2),
+        [Conv2D(16, 3, activation=fd.ReLU()), BatchNorm2D(),  # channels-last: rows
+         Conv2D(4, 3, activation=fd.ReLU()), MaxPool2D(2),  # Winograd (16 channels in)
+         BatchNorm2D(), Conv2DTranspose(2, 2, stride=2),  # NCHW after the pool: planes
          MaxPool2D(2), fd.Flatten(), fd.Dense(3)],
         fd.SoftmaxCrossEntropy(), seed=0,
     )  # fmt: skip
-    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
-    net.train_batch(x, np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
-    augment.translate(x, np.zeros((4, 2), np.int64), 0.0)
-    if config.get_num_threads() > 1:  # every kernel kind split its batch
-        assert len(blocks) >= 8 and all(n > 1 for n in blocks)
+    x = np.random.default_rng(0).standard_normal((4, 1, 12, 12)).astype(np.float32)
+    with config.use_blas("cblas" if config.blas_path() == "numpy" else config.blas_path()):
+        net.train_batch(x, np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+        augment.translate(x, np.zeros((4, 2), np.int64), 0.0)
+    bn = [f"{name}_{layout}{tail}_chunk" for layout in ("rows", "planes")
+          for name, tail in (("_affine", ""), ("_grad", "_sums"), ("_dx", ""))]  # fmt: skip
+    bn += ["_row_sums_chunk", "_plane_sums_chunk"]
+    expected = {("conv", "_forward_chunk"), ("conv", "_backward_chunk"),
+                ("winograd", "_images_chunk"), ("conv_transpose", "_forward_chunk"),
+                ("matmul", "_matmul_chunk"), ("pool", "_pool_chunk"), ("pool", "_unpool_chunk"),
+                ("augment", "_translate_chunk"), *(("batchnorm", name) for name in bn)}  # fmt: skip
+    assert {(m, k) for m, k, _ in ran} == expected
+    assert {n for _, _, n in ran} == {2}
     with pytest.raises(ValueError, match="not initialized"):
         numba.threading_layer()

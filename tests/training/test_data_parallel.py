@@ -1,8 +1,9 @@
 """Data-parallel fit on in-process fake ranks: N ranks compute what one process computes.
 
 The ranks are threads (:func:`fastdl.distributed.fake.run_fake`), so the kernels run as their
-NumPy twins here (numba's thread pool is not for several Python threads at once); the real
-MPI runs, with the compiled kernels, are in ``tests/distributed/``.
+NumPy twins here (fastdl's settings, such as the BLAS thread count held during a pass, are
+process-wide, not per thread); the real MPI runs, with the compiled kernels, are in
+``tests/distributed/``.
 """
 
 import numpy as np

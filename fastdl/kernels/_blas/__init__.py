@@ -236,8 +236,8 @@ def format_info(report: dict | None = None) -> str:
 
 config.on_blas_changed(_switch)
 # One thread pool at a time: inside every network pass the BLAS runs on one thread. With numba,
-# its threads do the parallel work and call BLAS single-threaded (numba's and the BLAS's
-# workers both spin after each call, and on a small machine letting them take turns halves the
+# fastdl's threads do the parallel work and call BLAS single-threaded (the BLAS's workers spin
+# after each call, and on a small machine letting them take turns with fastdl's halves the
 # speed). On the NumPy twins too: multi-threaded OpenBLAS synchronises its threads once per
 # block of the inner dimension, and when another process holds a core each synchronisation
 # can wait a scheduler tick.
