@@ -374,13 +374,13 @@ def plot(path: Path, note: str) -> None:
         sys.exit("no results of the CNN benchmarks to plot")
     labels = [
         subprocess.run(
-            ["git", "log", "-1", "--format=%h%n%ad", "--date=format:%m-%d %H:%M", c],
+            ["git", "log", "-1", "--format=%h %ad", "--date=format:%m-%d", c],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.strip()
         for c in done
     ]  # fmt: skip
     fig, axes = plt.subplots(
-        1, 3, figsize=(15, 4.6), sharex=True, gridspec_kw={"width_ratios": [1, 1, 0.6]}
+        1, 3, figsize=(15, 4.6), sharex=True, gridspec_kw={"width_ratios": [1, 1, 0.7]}
     )
     for ax, (_, model, title), by_commit in zip(axes, PLOTTED, series, strict=False):
         for impl, style in (("numba", "o-"), ("numpy", "s--")):
@@ -393,12 +393,14 @@ def plot(path: Path, note: str) -> None:
         ax.legend(loc="best")
     xs = [i for i, c in enumerate(done) if () in ceiling.get(c, {})]
     axes[2].plot(xs, [ceiling[done[i]][()] for i in xs], "^-", color="grey")
-    axes[2].set_title("machine: float32 matmul ceiling, same run")
+    axes[2].set_title("float32 matmul ceiling, same run")
     axes[2].set_ylabel("GFLOP/s")
     for ax in axes:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.set_xticks(range(len(done)), labels, fontsize=8)
+        many = len(done) > 6  # one label per commit: slanted when they would overlap
+        ax.set_xticks(range(len(done)), labels, fontsize=7 if many else 8,
+                      rotation=55 if many else 0, ha="right" if many else "center")  # fmt: skip
     fig.suptitle(f"fastdl asv history, {len(done)} commits since the kernels landed ({note})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
