@@ -88,10 +88,30 @@ def chapter4_run(mnist, activation, output, loss, epochs=50, eval_every=10):
     return float(np.mean(np.argmax(predictions, axis=1) == y_test) * 100)
 
 
+# Chapter 4's runs are chaotic (SGD at lr 0.1, early stopping on a validation loss): the last
+# bits of numpy's float64 math routines (exp, log, ...), which differ between its AVX2 and
+# AVX-512 versions, move them. The ReLU run with the book's mask lands on 72.63% with AVX2 (as with
+# NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL") and on 75.79% with AVX-512; the momentum run
+# stops after epoch 4 at 92.13%, or after epoch 6 at 93.30%. So the bands below are wide
+# enough for both, and far from what the fixed code gives (92.93% for ReLU).
+AVX_BAND = 5.0
+
+
+def test_books_relu_mask_passes_every_gradient():
+    """The book's mask ``output >= 0`` is true everywhere after a ReLU: backward is the
+    identity, so the hidden layer trains as if it were linear."""
+    relu = BookReLU()
+    x = np.random.default_rng(0).standard_normal((6, 5))
+    relu.forward(x)
+    dy = np.random.default_rng(1).standard_normal((6, 5))
+    np.testing.assert_array_equal(relu.backward(dy), dy)
+
+
 def test_chapter4_relu_row_comes_from_the_books_relu_mask(mnist):
-    """The book's 71.84% for ReLU: with its backward mask put back, the run lands there."""
+    """The book's 71.84% for ReLU: with its backward mask put back, the run lands there
+    (within the band above), far below the 92.93% of the fixed mask."""
     acc = chapter4_run(mnist, BookReLU(), Linear(), SoftmaxCrossEntropy())
-    assert abs(acc - 71.84) <= 1.5, acc
+    assert abs(acc - 71.84) <= AVX_BAND, acc
 
 
 def test_chapter4_normalized_mse_row_comes_from_the_books_gradient(mnist):
@@ -112,7 +132,8 @@ def test_chapter5_cnn_beats_the_books_wrong_gradients(capsys):
 
 
 def test_chapter4_momentum_sigmoid_row(mnist):
-    """Chapter 4's shortest run (it stops after 4 epochs): within 1.5 points of the book."""
+    """Chapter 4's shortest run (the book's stops after 4 epochs; see the band above):
+    within 1.5 points of the book."""
     from fastdl.book.optimizers import SGDMomentum
 
     X_train, train_labels, X_test, test_labels, y_test = mnist
@@ -122,7 +143,7 @@ def test_chapter4_momentum_sigmoid_row(mnist):
         X_train, train_labels, X_test, test_labels, epochs=50, eval_every=1, seed=20190119,
         batch_size=60)  # fmt: skip
     acc = float(np.mean(np.argmax(model.predict(X_test), axis=1) == y_test) * 100)
-    assert history.stopped_early and history.epoch[-1] == 4  # as the book's run
+    assert history.stopped_early and history.epoch[-1] in (4, 5, 6)  # the book's: 4
     assert abs(acc - 91.97) <= 1.5, acc
 
 
