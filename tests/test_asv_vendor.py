@@ -38,8 +38,8 @@ def test_every_vendored_file_is_tracked_by_git():
         ["git", "ls-files", "asv_bench/vendor"], cwd=ROOT, capture_output=True, text=True,
         check=True,
     ).stdout.split()  # fmt: skip
-    missing = sorted(f"asv_bench/vendor/{n}" for n in _manifest()["files"])
-    missing = [n for n in missing if n not in tracked]
+    wanted = (f"asv_bench/vendor/{name}" for name in _manifest()["files"])
+    missing = sorted(set(wanted) - set(tracked))
     assert not missing, f"vendored but not committed (see .gitignore): {missing}"
 
 

@@ -269,20 +269,12 @@ def _row_sums_chunk(x, k, s1, s2, chunks, ch):
     _row_sums(x, k, lo, hi, s1[ch], s2[ch])
 
 
-def _row_sums_parallel(x, k, parts, s1, s2):
-    run_chunks(_row_sums_chunk, parts, x, k, s1, s2)
-
-
 @jit
 def _plane_sums_chunk(x, k, s1, s2, chunks, ch):
     """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes'
     sums."""
     lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
     _plane_sums(x, k, lo, hi, s1, s2)
-
-
-def _plane_sums_parallel(x, k, parts, s1, s2):
-    run_chunks(_plane_sums_chunk, parts, x, k, s1, s2)
 
 
 def _channel_sums(x, parts):
@@ -295,13 +287,13 @@ def _channel_sums(x, parts):
         if parts == 1:
             _row_sums(x2, k, 0, a, s1[0], s2[0])
         else:
-            _row_sums_parallel(x2, k, parts, s1, s2)
+            run_chunks(_row_sums_chunk, parts, x2, k, s1, s2)
     else:
         s1, s2 = np.empty(a * c), np.empty(a * c)
         if parts == 1:
             _plane_sums(x, k, 0, a * c, s1, s2)
         else:
-            _plane_sums_parallel(x, k, parts, s1, s2)
+            run_chunks(_plane_sums_chunk, parts, x, k, s1, s2)
         s1, s2 = s1.reshape(a, c), s2.reshape(a, c)
     return _add_rows(s1), _add_rows(s2), k
 
@@ -352,19 +344,11 @@ def _affine_rows_chunk(x, scale, shift, relu, y, chunks, ch):
     _affine_rows(x, scale, shift, relu, lo, hi, y)
 
 
-def _affine_rows_parallel(x, scale, shift, relu, parts, y):
-    run_chunks(_affine_rows_chunk, parts, x, scale, shift, relu, y)
-
-
 @jit
 def _affine_planes_chunk(x, scale, shift, relu, y, chunks, ch):
     """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes."""
     lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
     _affine_planes(x, scale, shift, relu, lo, hi, y)
-
-
-def _affine_planes_parallel(x, scale, shift, relu, parts, y):
-    run_chunks(_affine_planes_chunk, parts, x, scale, shift, relu, y)
 
 
 def _affine(x, scale, shift, relu, parts):
@@ -376,11 +360,11 @@ def _affine(x, scale, shift, relu, parts):
         if parts == 1:
             _affine_rows(x2, scale, shift, relu, 0, a, y2)
         else:
-            _affine_rows_parallel(x2, scale, shift, relu, parts, y2)
+            run_chunks(_affine_rows_chunk, parts, x2, scale, shift, relu, y2)
     elif parts == 1:
         _affine_planes(x, scale, shift, relu, 0, a * c, y)
     else:
-        _affine_planes_parallel(x, scale, shift, relu, parts, y)
+        run_chunks(_affine_planes_chunk, parts, x, scale, shift, relu, y)
     return y
 
 
@@ -469,20 +453,12 @@ def _grad_rows_sums_chunk(x, y, dy, mean, relu, one, s_dz, s_dzx, chunks, ch):
     _grad_rows_sums(x, y, dy, mean, relu, one, lo, hi, s_dz[ch], s_dzx[ch])
 
 
-def _grad_rows_sums_parallel(x, y, dy, mean, relu, one, parts, s_dz, s_dzx):
-    run_chunks(_grad_rows_sums_chunk, parts, x, y, dy, mean, relu, one, s_dz, s_dzx)
-
-
 @jit
 def _grad_planes_sums_chunk(x, y, dy, mean, relu, one, s_dz, s_dzx, chunks, ch):
     """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes'
     sums."""
     lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
     _grad_planes_sums(x, y, dy, mean, relu, one, lo, hi, s_dz, s_dzx)
-
-
-def _grad_planes_sums_parallel(x, y, dy, mean, relu, one, parts, s_dz, s_dzx):
-    run_chunks(_grad_planes_sums_chunk, parts, x, y, dy, mean, relu, one, s_dz, s_dzx)
 
 
 @jit
@@ -516,19 +492,11 @@ def _dx_rows_chunk(x, y, dy, mean, k, a, c0, relu, one, dx, chunks, ch):
     _dx_rows(x, y, dy, mean, k, a, c0, relu, one, lo, hi, dx)
 
 
-def _dx_rows_parallel(x, y, dy, mean, k, a, c0, relu, one, parts, dx):
-    run_chunks(_dx_rows_chunk, parts, x, y, dy, mean, k, a, c0, relu, one, dx)
-
-
 @jit
 def _dx_planes_chunk(x, y, dy, mean, k, a, c0, relu, one, dx, chunks, ch):
     """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): it writes its own planes."""
     lo, hi = chunk_bounds(x.shape[0] * x.shape[1], chunks, ch)
     _dx_planes(x, y, dy, mean, k, a, c0, relu, one, lo, hi, dx)
-
-
-def _dx_planes_parallel(x, y, dy, mean, k, a, c0, relu, one, parts, dx):
-    run_chunks(_dx_planes_chunk, parts, x, y, dy, mean, k, a, c0, relu, one, dx)
 
 
 def batchnorm_backward_nb(x, y, dy, gamma, mean, var, eps, relu, batch_stats, need_dx):
@@ -548,13 +516,13 @@ def batchnorm_backward_nb(x, y, dy, gamma, mean, var, eps, relu, batch_stats, ne
         if parts == 1:
             _grad_rows_sums(x2, y2, dy2, mean64, relu, one, 0, na, s_dz[0], s_dzx[0])
         else:
-            _grad_rows_sums_parallel(x2, y2, dy2, mean64, relu, one, parts, s_dz, s_dzx)
+            run_chunks(_grad_rows_sums_chunk, parts, x2, y2, dy2, mean64, relu, one, s_dz, s_dzx)
     else:
         s_dz, s_dzx = np.empty(na * c), np.empty(na * c)
         if parts == 1:
             _grad_planes_sums(x, y, dy, mean64, relu, one, 0, na * c, s_dz, s_dzx)
         else:
-            _grad_planes_sums_parallel(x, y, dy, mean64, relu, one, parts, s_dz, s_dzx)
+            run_chunks(_grad_planes_sums_chunk, parts, x, y, dy, mean64, relu, one, s_dz, s_dzx)
         s_dz, s_dzx = s_dz.reshape(na, c), s_dzx.reshape(na, c)
     s_dz, s_dzx = _add_rows(s_dz), _add_rows(s_dzx)
     inv_std = 1.0 / np.sqrt(var.astype(np.float64) + eps)
@@ -573,11 +541,11 @@ def batchnorm_backward_nb(x, y, dy, gamma, mean, var, eps, relu, batch_stats, ne
         if parts == 1:
             _dx_rows(x2, y2, dy2, *args, 0, na, dx.reshape(na, c))
         else:
-            _dx_rows_parallel(x2, y2, dy2, *args, parts, dx.reshape(na, c))
+            run_chunks(_dx_rows_chunk, parts, x2, y2, dy2, *args, dx.reshape(na, c))
     elif parts == 1:
         _dx_planes(x, y, dy, *args, 0, na * c, dx)
     else:
-        _dx_planes_parallel(x, y, dy, *args, parts, dx)
+        run_chunks(_dx_planes_chunk, parts, x, y, dy, *args, dx)
     return dx, dgamma, dbeta
 
 

@@ -173,7 +173,7 @@ def conv_transpose2d_forward_nb(x, w, b, stride, pad, output_padding):
         if parts == 1:
             _forward_serial(x, w, b, stride, pad[0], pad[2], y)
         else:
-            _forward_parallel(x, w, b, stride, pad[0], pad[2], parts, y)
+            run_chunks(_forward_chunk, parts, x, w, b, stride, pad[0], pad[2], y)
     return y
 
 
@@ -204,10 +204,6 @@ def _forward_chunk(x, w, b, stride, pt, pl, y, chunks, ch):
     """Block ``ch`` of ``chunks`` (:func:`run_chunks`' convention): its own images only."""
     lo, hi = chunk_bounds(x.shape[0], chunks, ch)
     _forward_images(x, w, b, stride, pt, pl, lo, hi, y)
-
-
-def _forward_parallel(x, w, b, stride, pt, pl, parts, y):
-    run_chunks(_forward_chunk, parts, x, w, b, stride, pt, pl, y)
 
 
 @jit

@@ -75,7 +75,7 @@ def matmul_nb(a, b, trans_a, trans_b):
         if parts == 1:
             _matmul_serial(a, b, trans_a, trans_b, out)
         else:
-            _matmul_blocks(a, b, trans_a, trans_b, parts, out)
+            run_chunks(_matmul_chunk, parts, a, b, trans_a, trans_b, out)
     return out
 
 
@@ -103,11 +103,6 @@ def _matmul_chunk(a, b, trans_a, trans_b, out, chunks, ch):
     by_rows = m >= n
     lo, hi = chunk_bounds(m if by_rows else n, chunks, ch)
     _matmul_part(a, b, trans_a, trans_b, by_rows, lo, hi, out)
-
-
-def _matmul_blocks(a, b, trans_a, trans_b, parts, out):
-    """``out`` in ``parts`` blocks, one per thread."""
-    run_chunks(_matmul_chunk, parts, a, b, trans_a, trans_b, out)
 
 
 def matmul_st(a, b, trans_a, trans_b):
