@@ -49,7 +49,9 @@ class Conv2D(Layer):
     - Parameters: ``W`` ``(C_out, C_in, KH, KW)`` (PyTorch's layout), ``B`` ``(C_out,)``.
 
     The output is an NCHW array stored channels-last (a transposed view); numpy treats it as
-    any NCHW array, and the next convolution or pooling reads it without a copy.
+    any NCHW array, and the next convolution or pooling reads it without a copy. With
+    ``flatten=True`` a stride-1 convolution of few input channels computes it C-contiguous
+    (NCHW) instead, so that it flattens without a copy.
 
     Examples
     --------
@@ -136,7 +138,8 @@ class Conv2D(Layer):
         )
         b = np.zeros(self.out_channels, dtype=self.dtype)
         relu = type(self.activation) is ReLU
-        conv = Conv2DOp(w, b, self.stride, self._pad(*x.shape[2:]), relu=relu)
+        conv = Conv2DOp(w, b, self.stride, self._pad(*x.shape[2:]), relu=relu,
+                        channels_first=self.flatten)  # fmt: skip
         self.operations = [conv, *self._after_convolution(relu)]
 
     def _after_convolution(self, relu_fused: bool) -> list:

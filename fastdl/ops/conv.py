@@ -7,7 +7,10 @@ Shapes: input ``x`` ``(N, C_in, H, W)``; weights ``W`` ``(C_out, C_in, KH, KW)``
 The kernels compute channels-last. The output is an NCHW-shaped array whose memory is
 channels-last (a transposed view, as PyTorch's ``channels_last`` memory format): it behaves
 as any NCHW array for the user, and the next convolution or pooling takes it without a
-copy. A C-ordered NCHW input is converted once.
+copy. A C-ordered NCHW input is converted once. With ``channels_first=True`` (a layer that
+flattens the output for a dense layer) a stride-1 convolution of at most
+``PLANES_MAX_C_IN`` input channels writes a C-contiguous NCHW output instead
+(:mod:`fastdl.kernels.conv_first`), which flattens without a copy.
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl.kernels.conv import conv2d_backward, conv2d_forward
+from fastdl.kernels.conv_first import (
+    conv2d_first_backward,
+    conv2d_first_forward,
+    runs_channels_first,
+)
 from fastdl.kernels.conv_pool import conv_pool_backward
 from fastdl.ops.base import Operation, check_same_shape
 
@@ -62,12 +70,21 @@ class Conv2DOp(Operation):
     pad : tuple of 4 int
         ``(PT, PB, PL, PR)``.
     relu : bool, default False
+    channels_first : bool, default False
+        Prefer a C-contiguous NCHW output (see the module's docstring); the values are the
+        same either way.
     """
 
     pass_attrs = (*Operation.pass_attrs, "_x", "_w", "_y")
 
     def __init__(
-        self, W: np.ndarray, B: np.ndarray, stride: int, pad: tuple, relu: bool = False
+        self,
+        W: np.ndarray,
+        B: np.ndarray,
+        stride: int,
+        pad: tuple,
+        relu: bool = False,
+        channels_first: bool = False,
     ) -> None:
         super().__init__()
         self.W = W
@@ -75,6 +92,8 @@ class Conv2DOp(Operation):
         self.stride = int(stride)
         self.pad = tuple(int(p) for p in pad)
         self.relu = bool(relu)
+        self.channels_first = bool(channels_first)
+        self._first = False  # whether the last forward pass ran channels-first
         self._x: np.ndarray | None = None  # channels-last copies kept for backward
         self._w: np.ndarray | None = None
         self._y: np.ndarray | None = None
@@ -100,6 +119,10 @@ class Conv2DOp(Operation):
     def _output(self, inference: bool) -> np.ndarray:
         self._x = to_nhwc(self.input_)
         self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))  # (KH, KW, C_in, C_out)
+        self._first = self.channels_first and runs_channels_first(self.stride, self.W.shape[1])
+        if self._first:
+            self._y = conv2d_first_forward(self._x, self._w, self.B, self.pad, self.relu)
+            return self._y
         self._y = conv2d_forward(self._x, self._w, self.B, self.stride, self.pad, self.relu)
         return from_nhwc(self._y)
 
@@ -107,10 +130,16 @@ class Conv2DOp(Operation):
         self, output_grad: np.ndarray, need_input_grad: bool
     ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         """``dx`` (None when not needed) and ``[dW, dB]`` from one kernel call."""
-        dy = to_nhwc(output_grad)
-        dx, dw, db = conv2d_backward(
-            self._x, self._w, self._y, dy, self.stride, self.pad, self.relu, need_input_grad
-        )
+        if self._first:
+            dy = np.ascontiguousarray(output_grad)
+            dx, dw, db = conv2d_first_backward(
+                self._x, self._w, self._y, dy, self.pad, self.relu, need_input_grad
+            )
+        else:
+            dy = to_nhwc(output_grad)
+            dx, dw, db = conv2d_backward(
+                self._x, self._w, self._y, dy, self.stride, self.pad, self.relu, need_input_grad
+            )
         dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
         return (from_nhwc(dx) if need_input_grad else None), [dw, db]
 
@@ -126,10 +155,11 @@ class Conv2DOp(Operation):
         :func:`fastdl.layers.pool.pooled_after`)."""
         if self.output is None or pool.output is None:
             raise RuntimeError(f"{self.name}.backward_through_pool called before forward")
-        if not self.relu or pool.input_ is not self.output:
+        if not self.relu or self._first or pool.input_ is not self.output:
             raise ValueError(
                 f"{self.name}.backward_through_pool: {pool.name} must have pooled this "
-                "operation's output, and the operation must have a fused ReLU"
+                "operation's output, and the operation must have a fused ReLU (and a "
+                "channels-last output: channels_first=False)"
             )
         check_same_shape(pool.name, "output_grad", pool.output, pooled_grad)
         need_input_grad = self.needs_input_grad
