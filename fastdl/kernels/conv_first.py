@@ -151,14 +151,19 @@ def _backward_chunk(x, wq, y, dy, kh, kw, pad, relu, need_dx, dwq, db, dx, chunk
 
 
 def conv2d_first_forward_st(x, w, b, pad, relu):
-    """Staged twin (the numpy BLAS path): the NumPy twin, whose products are numpy's
-    ``matmul`` already."""
-    return conv2d_first_forward_np(x, w, b, pad, relu)
+    """Staged twin (the numpy BLAS path): the channels-last staged convolution
+    (:func:`fastdl.kernels.conv.conv2d_forward_st`, groups of images), then one transposing
+    copy."""
+    y = conv.conv2d_forward_st(x, w, b, 1, pad, relu)
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
 def conv2d_first_backward_st(x, w, y, dy, pad, relu, need_dx):
-    """Staged twin (the numpy BLAS path): the NumPy twin."""
-    return conv2d_first_backward_np(x, w, y, dy, pad, relu, need_dx)
+    """Staged twin (the numpy BLAS path): the channels-last staged backward pass on
+    transposed copies of ``y`` and ``dy``."""
+    nhwc = (0, 2, 3, 1)
+    y, dy = np.ascontiguousarray(y.transpose(nhwc)), np.ascontiguousarray(dy.transpose(nhwc))
+    return conv.conv2d_backward_st(x, w, y, dy, 1, pad, relu, need_dx)
 
 
 conv2d_first_forward = pair(

@@ -134,8 +134,9 @@ def planes_backward_np(x, w, dz, pad, need_dx):
     grid[:, :, :ow] = dz
     grid = grid.reshape(n, length, co)
     col = _patches_np(x, kh, kw, pad)  # (N, K, L)
-    dwq = np.einsum("nkt,nto->ko", col, grid)  # Σ over images of col @ grid
-    dw = dwq.reshape(c, kh, kw, co).transpose(1, 2, 0, 3)
+    k = c * kh * kw  # Σ over images of col @ grid, as one product
+    dwq = col.transpose(1, 0, 2).reshape(k, n * length) @ grid.reshape(n * length, co)
+    dw = np.ascontiguousarray(dwq.reshape(c, kh, kw, co).transpose(1, 2, 0, 3))
     db = dz.sum(axis=(0, 1, 2))
     if not need_dx:
         return np.zeros((0, h, wd, c), dtype=x.dtype), dw, db

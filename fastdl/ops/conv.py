@@ -71,8 +71,8 @@ class Conv2DOp(Operation):
         ``(PT, PB, PL, PR)``.
     relu : bool, default False
     channels_first : bool, default False
-        Prefer a C-contiguous NCHW output (see the module's docstring); the values are the
-        same either way.
+        Prefer a C-contiguous NCHW output (see the module's docstring); the same sums either
+        way, up to rounding (another order).
     """
 
     pass_attrs = (*Operation.pass_attrs, "_x", "_w", "_y")
