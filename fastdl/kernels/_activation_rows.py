@@ -23,6 +23,7 @@ from fastdl.kernels._jit import jit
 
 __all__ = [
     "tanh_into",
+    "tanh_inplace",
     "sigmoid_into",
     "scaled_tanh_into",
     "gate_scales",
@@ -48,25 +49,40 @@ _B6 = np.float32(1.19825839466702e-06)
 
 
 @jit
+def _tanh32(v):
+    """The clamped rational tanh of one float32 ``v`` (LLVM inlines it into the loops)."""
+    if v > _CLAMP:
+        v = _CLAMP
+    elif v < -_CLAMP:
+        v = -_CLAMP
+    v2 = v * v
+    p = ((((((_A13 * v2 + _A11) * v2 + _A9) * v2 + _A7) * v2 + _A5) * v2 + _A3) * v2 + _A1) * v
+    q = ((_B6 * v2 + _B4) * v2 + _B2) * v2 + _B0
+    return p / q
+
+
+@jit
 def tanh_into(x, out):
     """``out[k] = tanh(x[k])`` for 1-D arrays of one length that do not overlap (if they do,
-    the result is right but the loop runs unvectorised, see :func:`sigmoid_into`)."""
+    the result is right but the loop runs unvectorised, see :func:`sigmoid_into`; use
+    :func:`tanh_inplace`)."""
     if x.itemsize == 4:
         for k in range(x.shape[0]):
-            v = x[k]
-            if v > _CLAMP:
-                v = _CLAMP
-            elif v < -_CLAMP:
-                v = -_CLAMP
-            v2 = v * v
-            p = (
-                (((((_A13 * v2 + _A11) * v2 + _A9) * v2 + _A7) * v2 + _A5) * v2 + _A3) * v2 + _A1
-            ) * v
-            q = ((_B6 * v2 + _B4) * v2 + _B2) * v2 + _B0
-            out[k] = p / q
+            out[k] = _tanh32(x[k])
     else:
         for k in range(x.shape[0]):
             out[k] = math.tanh(x[k])
+
+
+@jit
+def tanh_inplace(a):
+    """``a[k] = tanh(a[k])`` for a 1-D array: the values of :func:`tanh_into`, in place."""
+    if a.itemsize == 4:
+        for k in range(a.shape[0]):
+            a[k] = _tanh32(a[k])
+    else:
+        for k in range(a.shape[0]):
+            a[k] = math.tanh(a[k])
 
 
 @jit

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl._checks import check_activation, check_keep_prob, check_pair, positive_int
+from fastdl.kernels.conv_first import runs_channels_first
 from fastdl.layers.base import Layer
 from fastdl.layers.init import check_weight_init, init_weights
-from fastdl.ops.activations import ReLU
+from fastdl.ops.activations import ReLU, Tanh
 from fastdl.ops.conv import Conv2DOp, same_padding
 from fastdl.ops.dropout import Dropout
 from fastdl.ops.reshape import Flatten
@@ -51,7 +52,8 @@ class Conv2D(Layer):
     The output is an NCHW array stored channels-last (a transposed view); numpy treats it as
     any NCHW array, and the next convolution or pooling reads it without a copy. With
     ``flatten=True`` a stride-1 convolution of few input channels computes it C-contiguous
-    (NCHW) instead, so that it flattens without a copy.
+    (NCHW) instead, so that it flattens without a copy, and fuses a ``Tanh()`` activation
+    into its passes as it fuses a ``ReLU()`` (the book's chapter-5 layer).
 
     Examples
     --------
@@ -138,14 +140,16 @@ class Conv2D(Layer):
         )
         b = np.zeros(self.out_channels, dtype=self.dtype)
         relu = type(self.activation) is ReLU
+        tanh = (type(self.activation) is Tanh and self.flatten
+                and runs_channels_first(self.stride, c_in))  # fmt: skip
         conv = Conv2DOp(w, b, self.stride, self._pad(*x.shape[2:]), relu=relu,
-                        channels_first=self.flatten)  # fmt: skip
-        self.operations = [conv, *self._after_convolution(relu)]
+                        channels_first=self.flatten, tanh=tanh)  # fmt: skip
+        self.operations = [conv, *self._after_convolution(relu or tanh)]
 
-    def _after_convolution(self, relu_fused: bool) -> list:
-        """The operations after the convolution: the activation (unless a ReLU was fused
-        into it), dropout, flatten."""
-        ops = [] if relu_fused else [self.activation]
+    def _after_convolution(self, fused: bool) -> list:
+        """The operations after the convolution: the activation (unless it was fused into
+        the convolution), dropout, flatten."""
+        ops = [] if fused else [self.activation]
         if self.dropout < 1.0:
             ops.append(Dropout(self.dropout, rng=self.rng))
         if self.flatten:

@@ -64,7 +64,7 @@ def _flatten(g, op: Flatten, x: str) -> str:
 
 
 def _conv2d(g, op: Conv2DOp, x: str) -> str:
-    """Conv (then Relu if fused). fastdl pads ``(PT, PB, PL, PR)``; ONNX wants
+    """Conv (then Relu or Tanh if fused). fastdl pads ``(PT, PB, PL, PR)``; ONNX wants
     ``[PT, PL, PB, PR]`` (all begins, then all ends). ``op.pad`` is the padding of the probe
     pass, so a ``"same"`` padding is the one for the exported H×W."""
     w, b = op.params()
@@ -79,6 +79,8 @@ def _conv2d(g, op: Conv2DOp, x: str) -> str:
         dilations=[1, 1],
         group=1,
     )
+    if op.tanh:
+        return g.node("Tanh", [y])
     return g.node("Relu", [y]) if op.relu else y
 
 

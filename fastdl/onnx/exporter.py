@@ -179,7 +179,7 @@ def export(net, path: str | os.PathLike, input_shape):
     - ``Dense`` → MatMul + Add (2-D or 3-D input, mapped on the last axis), then its
       activation: ``Identity``/``Linear`` (nothing), ``ReLU``, ``Sigmoid``, ``Tanh``,
       ``LeakyReLU``.
-    - ``Conv2D`` → Conv (+ Relu when fused), ``pads`` reordered from fastdl's
+    - ``Conv2D`` → Conv (+ Relu or Tanh when fused), ``pads`` reordered from fastdl's
       ``(PT, PB, PL, PR)`` to ONNX's ``[PT, PL, PB, PR]``. ``"same"`` padding depends on H×W
       when the stride is above 1 (and, for even kernels, is asymmetric), so the exporter
       writes the concrete pads for ``input_shape``'s H×W rather than ``auto_pad``; this is

@@ -1,4 +1,5 @@
-"""Conv2DOp: 2-D convolution with bias (and a fused ReLU) on NCHW images, and its gradients.
+"""Conv2DOp: 2-D convolution with bias (and a fused ReLU or tanh) on NCHW images, and its
+gradients.
 
 Shapes: input ``x`` ``(N, C_in, H, W)``; weights ``W`` ``(C_out, C_in, KH, KW)``; bias ``B``
 ``(C_out,)``; output ``(N, C_out, OH, OW)`` with ``OH = (H + PT + PB - KH) // S + 1`` and
@@ -10,14 +11,15 @@ as any NCHW array for the user, and the next convolution or pooling takes it wit
 copy. A C-ordered NCHW input is converted once. With ``channels_first=True`` (a layer that
 flattens the output for a dense layer) a stride-1 convolution of at most
 ``PLANES_MAX_C_IN`` input channels writes a C-contiguous NCHW output instead
-(:mod:`fastdl.kernels.conv_first`), which flattens without a copy.
+(:mod:`fastdl.kernels.conv_first`), which flattens without a copy; such a convolution can
+also apply a tanh in its own passes (``tanh=True``, the book's layer).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fastdl.kernels.conv import conv2d_backward, conv2d_forward
+from fastdl.kernels.conv import PLANES_MAX_C_IN, conv2d_backward, conv2d_forward
 from fastdl.kernels.conv_first import (
     conv2d_first_backward,
     conv2d_first_forward,
@@ -58,7 +60,8 @@ class Conv2DOp(Operation):
     """``y = conv2d(x, W) + B`` (cross-correlation, as in every deep-learning library).
 
     With ``relu=True``, ``y = max(conv2d(x, W) + B, 0)`` in one pass (the layer fuses its ReLU
-    here). Gradients (``dz = dy · (y > 0)`` with ReLU, else ``dy``): ``dB = Σ dz`` over
+    here); with ``tanh=True``, ``y = tanh(conv2d(x, W) + B)``. Gradients (``dz = dy · (y > 0)``
+    with ReLU, ``dy · (1 − y²)`` with tanh, else ``dy``): ``dB = Σ dz`` over
     ``N, OH, OW``; ``dW`` correlates ``x`` with ``dz``; ``dx`` is the transposed convolution
     of ``dz`` with ``W``.
 
@@ -73,6 +76,9 @@ class Conv2DOp(Operation):
     channels_first : bool, default False
         Prefer a C-contiguous NCHW output (see the module's docstring); the same sums either
         way, up to rounding (another order).
+    tanh : bool, default False
+        Only with ``channels_first=True`` on a convolution that runs channels-first (stride 1,
+        at most ``PLANES_MAX_C_IN`` input channels), and not with ``relu``.
     """
 
     pass_attrs = (*Operation.pass_attrs, "_x", "_w", "_y")
@@ -85,14 +91,22 @@ class Conv2DOp(Operation):
         pad: tuple,
         relu: bool = False,
         channels_first: bool = False,
+        tanh: bool = False,
     ) -> None:
         super().__init__()
+        if tanh and (relu or not channels_first or not runs_channels_first(stride, W.shape[1])):
+            raise ValueError(
+                "Conv2DOp: tanh=True needs relu=False, channels_first=True and a stride-1 "
+                f"convolution of at most {PLANES_MAX_C_IN} input channels; got relu={relu}, "
+                f"channels_first={channels_first}, stride {stride}, weights {W.shape}"
+            )
         self.W = W
         self.B = B
         self.stride = int(stride)
         self.pad = tuple(int(p) for p in pad)
         self.relu = bool(relu)
         self.channels_first = bool(channels_first)
+        self.tanh = bool(tanh)
         self._first = False  # whether the last forward pass ran channels-first
         self._x: np.ndarray | None = None  # channels-last copies kept for backward
         self._w: np.ndarray | None = None
@@ -121,7 +135,7 @@ class Conv2DOp(Operation):
         self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))  # (KH, KW, C_in, C_out)
         self._first = self.channels_first and runs_channels_first(self.stride, self.W.shape[1])
         if self._first:
-            self._y = conv2d_first_forward(self._x, self._w, self.B, self.pad, self.relu)
+            self._y = conv2d_first_forward(self._x, self._w, self.B, self.pad, self.relu, self.tanh)
             return self._y
         self._y = conv2d_forward(self._x, self._w, self.B, self.stride, self.pad, self.relu)
         return from_nhwc(self._y)
@@ -133,7 +147,7 @@ class Conv2DOp(Operation):
         if self._first:
             dy = np.ascontiguousarray(output_grad)
             dx, dw, db = conv2d_first_backward(
-                self._x, self._w, self._y, dy, self.pad, self.relu, need_input_grad
+                self._x, self._w, self._y, dy, self.pad, self.relu, need_input_grad, self.tanh
             )
         else:
             dy = to_nhwc(output_grad)

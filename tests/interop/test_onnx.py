@@ -241,6 +241,14 @@ def test_conv_pool_conv(tmp_path):
     compare(net, (2, 11, 10), tmp_path)
 
 
+def test_book_cnn_with_fused_tanh(tmp_path):
+    """The book's chapter-5 layer: its tanh runs inside the convolution and is exported as a
+    Tanh node after the Conv."""
+    net = network(fd.Conv2D(4, 5, activation=fd.Tanh(), flatten=True), fd.Dense(3))
+    compare(net, (1, 9, 8), tmp_path)
+    assert net.layers[0].operations[0].tanh
+
+
 @pytest.mark.parametrize("shape", [(2, 5, 4), (6, 3)], ids=["nchw", "ntd"])
 def test_flatten(shape, tmp_path):
     compare(network(fd.Flatten(), fd.Dense(4)), shape, tmp_path)

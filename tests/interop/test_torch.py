@@ -167,6 +167,12 @@ def fastdl_cases():
             True,
         ),
         (
+            "Conv2D-flatten-tanh",  # the book's layer: tanh fused into the convolution
+            lambda: [fd.Conv2D(4, 5, activation=fd.Tanh(), dropout=0.8, flatten=True), fd.Dense(3)],
+            IMG,
+            False,
+        ),
+        (
             "Conv2D-dropout",
             lambda: [fd.Conv2D(4, 3, activation=fd.ReLU(), dropout=0.7)],
             IMG,

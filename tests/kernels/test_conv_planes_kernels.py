@@ -1,7 +1,8 @@
 """Convolutions on planes (:mod:`fastdl.kernels.conv_planes`): the channels-first kernels'
-three tiers (naive loops → NumPy twin → numba twin), the planes path inside the
-channels-last numba twin against its im2col path, NaN and infinity at the rows' edges, and
-the layer that flattens (``Conv2D(flatten=True)``) against the channels-last layer."""
+three tiers (naive loops → NumPy twin → numba twin, with ReLU or tanh fused), the planes
+path inside the channels-last numba twin against its im2col path, NaN and infinity at the
+rows' edges, and the layer that flattens (``Conv2D(flatten=True)``) against the
+channels-last layer."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from test_conv_kernels import tolerance
 
 import fastdl as fd
 from fastdl import config
-from fastdl.kernels import conv, conv_first
+from fastdl.kernels import conv, conv_first, elementwise
 from fastdl.kernels.conv_planes import planes_backward_np, planes_forward_np
 from fastdl.layers.conv import Conv2D
+from fastdl.ops.conv import Conv2DOp
+from fastdl.ops.reshape import Flatten
 from fastdl.testing import gradcheck
 
 # (id, N, C_in, H, W, C_out, KH, KW, pad=(PT, PB, PL, PR)); stride 1 throughout
@@ -55,38 +58,51 @@ def make(case, dtype, seed):
     return x, wt, b, pad
 
 
+ACTS = ["linear", "relu", "tanh"]
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_first_forward_matches_naive(case, relu, dtype, impl, kernel):
+def test_first_forward_matches_naive(case, act, dtype, impl, kernel):
     x, w, b, pad = make(case, dtype, 0)
     want = naive.conv2d(x, w, b, 1, pad)
-    if relu:
+    if act == "relu":
         want = np.maximum(want, 0)
-    got = kernel(conv_first.conv2d_first_forward, impl)(nhwc(x), hwio(w), b, pad, relu)
+    elif act == "tanh":
+        want = np.tanh(want)
+    got = kernel(conv_first.conv2d_first_forward, impl)(
+        nhwc(x), hwio(w), b, pad, act == "relu", act == "tanh"
+    )
     assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
     magnitude = naive.conv2d(np.abs(x), np.abs(w), np.abs(b), 1, pad)
+    # (tanh's slope is at most 1; float32's rational tanh is up to 4.2e-7 off)
     np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(dtype, magnitude))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("need_dx", [True, False], ids=["dx", "no-dx"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_first_backward_matches_naive(case, relu, dtype, need_dx, impl, kernel):
+def test_first_backward_matches_naive(case, act, dtype, need_dx, impl, kernel):
     x, w, b, pad = make(case, dtype, 1)
     rng = np.random.default_rng(2)
     y = naive.conv2d(x, w, b, 1, pad)
     dy = rng.standard_normal(y.shape)
-    dz = dy * (y > 0) if relu else dy
+    if act == "relu":
+        dz, y = dy * (y > 0), np.maximum(y, 0)
+    elif act == "tanh":
+        y = np.tanh(y.astype(dtype)).astype(np.float64)  # the output the kernel is given
+        dz = dy * (1 - y * y)
+    else:
+        dz = dy
     dx_e, dw_e, db_e = naive.conv2d_grads(x, w, dz, 1, pad)
-    if relu:
-        y = np.maximum(y, 0)
     dx, dw, db = kernel(conv_first.conv2d_first_backward, impl)(
-        nhwc(x), hwio(w), y.astype(dtype), dy.astype(dtype), pad, relu, need_dx
-    )
+        nhwc(x), hwio(w), y.astype(dtype), dy.astype(dtype), pad, act == "relu", need_dx,
+        act == "tanh",
+    )  # fmt: skip
     assert dw.dtype == db.dtype == dx.dtype == dtype
     tol = tolerance(dtype, np.abs(dw_e) + 10)
     np.testing.assert_allclose(dw.transpose(3, 2, 0, 1), dw_e, rtol=0, atol=tol)
@@ -191,7 +207,8 @@ def test_flattening_layer_computes_channels_first_with_the_same_values():
     y_last = last.forward(x)
     conv_op = first.operations[0]
     assert conv_op._first and conv_op.output.flags.c_contiguous
-    assert not last.operations[0]._first
+    assert conv_op.tanh and [type(op) for op in first.operations] == [Conv2DOp, Flatten]
+    assert not last.operations[0]._first and not last.operations[0].tanh
     np.testing.assert_allclose(y_first, y_last.reshape(4, -1), rtol=1e-5, atol=1e-6)
     g = rng.standard_normal(y_first.shape).astype(np.float32)
     dx_first = first.backward(g)
@@ -201,15 +218,72 @@ def test_flattening_layer_computes_channels_first_with_the_same_values():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
+@pytest.mark.parametrize("act", [fd.Linear, fd.Tanh, fd.ReLU], ids=["linear", "tanh", "relu"])
 @pytest.mark.parametrize("c_in", [1, 3])
-def test_flattening_layer_gradcheck(relu, c_in):
+def test_flattening_layer_gradcheck(act, c_in):
+    """float64 central differences through the layer; tanh and ReLU fused into the
+    convolution."""
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, c_in, 6, 5))
-    layer = Conv2D(3, 3, activation=fd.ReLU() if relu else fd.Tanh(), flatten=True)
+    layer = Conv2D(3, 3, activation=act(), flatten=True)
     layer.forward(x)
-    assert layer.operations[0]._first
+    conv_op = layer.operations[0]
+    assert conv_op._first and conv_op.tanh == (act is fd.Tanh)
+    assert len(layer.operations) == (3 if act is fd.Linear else 2)  # [conv, (act,) flatten]
     gradcheck(layer, x)
+
+
+@needs_numba
+@pytest.mark.parametrize("data", ["finite", "nan-inf"])
+def test_fused_tanh_gives_the_bits_of_the_separate_tanh(data):
+    """float32 numba: the tanh inside the convolution and its gradient are the separate
+    activation's kernels (:mod:`fastdl.kernels.elementwise`) to the bit, NaN and inf too."""
+    rng = np.random.default_rng(9)
+    if data == "finite":
+        x = rng.standard_normal((5, 9, 8, 2)).astype(np.float32)
+        w = rng.standard_normal((5, 5, 2, 4)).astype(np.float32)
+    else:
+        x, w = special_grid(np.float32)
+    b = rng.standard_normal(w.shape[3]).astype(np.float32)
+    pad = (2, 2, 2, 2)
+    with np.errstate(all="ignore"):
+        z = conv_first.conv2d_first_forward.nb(x, w, b, pad, False)
+        want_y = elementwise.tanh_forward.nb(z)
+        got_y = conv_first.conv2d_first_forward.nb(x, w, b, pad, False, True)
+        dy = rng.standard_normal(got_y.shape).astype(np.float32)
+        want = conv_first.conv2d_first_backward.nb(
+            x, w, want_y, elementwise.tanh_backward.nb(want_y, dy), pad, False, True
+        )
+        got = conv_first.conv2d_first_backward.nb(x, w, got_y, dy, pad, False, True, True)
+    np.testing.assert_array_equal(got_y, want_y)
+    if data == "nan-inf":
+        assert np.isnan(got_y).any() and (np.abs(got_y) == 1).any()
+    for g, e in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape, match",
+    [
+        ({"relu": True}, (3, 1, 5, 5), "relu=False"),
+        ({"channels_first": False}, (3, 1, 5, 5), "channels_first=True"),
+        ({"stride": 2}, (3, 1, 5, 5), "stride 2"),
+        ({}, (3, 8, 5, 5), r"weights \(3, 8, 5, 5\)"),
+    ],
+    ids=["with-relu", "channels-last", "strided", "many-channels"],
+)
+def test_conv_op_refuses_a_tanh_it_cannot_fuse(kwargs, shape, match):
+    args = {"stride": 1, "relu": False, "channels_first": True, **kwargs}
+    w = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match="Conv2DOp: tanh=True needs.*" + match):
+        Conv2DOp(w, np.zeros(3, np.float32), pad=(2, 2, 2, 2), tanh=True, **args)
+
+
+@pytest.mark.parametrize("twin", ["np"] if config.PURE_AT_IMPORT else ["np", "nb", "st"])
+def test_first_kernels_refuse_relu_and_tanh_together(twin):
+    x, w = np.zeros((1, 4, 4, 1)), np.zeros((3, 3, 1, 2))
+    with pytest.raises(ValueError, match="relu and tanh"):
+        getattr(conv_first.conv2d_first_forward, twin)(x, w, np.zeros(2), (1,) * 4, True, True)
 
 
 def test_strided_or_many_channel_flattening_layer_stays_channels_last():
