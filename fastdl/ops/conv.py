@@ -178,7 +178,7 @@ class Conv2DOp(Operation):
         check_same_shape(pool.name, "output_grad", pool.output, pooled_grad)
         need_input_grad = self.needs_input_grad
         dx, dw, db = conv_pool_backward(
-            self._x, self._w, self._y, np.ascontiguousarray(pooled_grad), pool._idx,
+            self._x, self._w, self._y, np.ascontiguousarray(pooled_grad), pool.argmax(),
             self.stride, self.pad, pool.size, pool.stride, need_input_grad,
         )  # fmt: skip
         dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))

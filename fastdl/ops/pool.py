@@ -45,10 +45,23 @@ class MaxPool2DOp(Operation):
             )
 
     def _output(self, inference: bool) -> np.ndarray:
-        y, self._idx = maxpool_forward(to_nhwc(self.input_), self.size, self.stride)
+        # an inference pass does not find where the maxima are: argmax() does, if asked
+        y, self._idx = maxpool_forward(
+            to_nhwc(self.input_), self.size, self.stride, need_idx=not inference
+        )
         return y
+
+    def argmax(self) -> np.ndarray:
+        """``(N, C, OH, OW)`` int32: the flat pixel index ``h·W + w`` of each window's
+        maximum in the last forward pass (found again from its input after an inference
+        pass, which does not keep them)."""
+        if self.output is None:
+            raise RuntimeError(f"{self.name}.argmax called before forward")
+        if self._idx is None:
+            _, self._idx = maxpool_forward(to_nhwc(self.input_), self.size, self.stride)
+        return self._idx
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         h, w = self.input_.shape[2:]
         dy = np.ascontiguousarray(output_grad)  # NCHW, as the forward output
-        return from_nhwc(maxpool_backward(dy, self._idx, h, w, self.size, self.stride))
+        return from_nhwc(maxpool_backward(dy, self.argmax(), h, w, self.size, self.stride))

@@ -56,3 +56,20 @@ def test_ties_pick_the_first_maximum(impl, monkeypatch):
     x = np.zeros((1, 4, 4, 2), dtype=np.float32)
     y, idx = twin(pool.maxpool_forward, impl, monkeypatch)(x, 2, 2)
     np.testing.assert_array_equal(idx[0, 0], [[0, 2], [8, 10]])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_without_indices_the_same_maxima(case, impl, monkeypatch):
+    """``need_idx=False`` (an inference pass): no index array, the same values to the bit,
+    NaN and infinities included."""
+    _, n, c, h, w, f, s = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    x.flat[rng.integers(0, x.size, 3)] = [np.nan, np.inf, -np.inf]
+    forward = twin(pool.maxpool_forward, impl, monkeypatch)
+    want, idx = forward(x, f, s)
+    got, none = forward(x, f, s, need_idx=False)
+    assert none is None and idx is not None
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)

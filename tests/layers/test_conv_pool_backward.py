@@ -156,3 +156,26 @@ def test_a_max_pool_subclass_with_its_own_operations_is_not_fused(rng):
     net.train_batch(x, y)
     assert not pooled_after(net.layers[0], net.layers[1])
     assert all(g is not None for g in net.param_grads())
+
+
+@pytest.mark.parametrize("pure", IMPLS, ids=IMPL_IDS)
+def test_backward_after_an_inference_pass_finds_the_maxima_again(pure, rng):
+    """An inference pass does not keep where the pool's maxima are; a backward pass after
+    one (a gradient check in inference mode, an input's saliency) finds them from the
+    pool's input, and gets the gradients a training pass gets."""
+    x, y = data(rng)
+    net = reference_like()
+    with config.use_pure(pure):
+        net.train_batch(x, y)
+        pool_op = net.layers[2].operations[0]
+        trained = [g.copy() for g in net.param_grads()]
+        want_idx = pool_op.argmax().copy()
+        net.loss.forward(net.forward(x, inference=True), y)
+        assert pool_op._idx is None
+        net.backward(net.loss.backward())
+        np.testing.assert_array_equal(pool_op.argmax(), want_idx)
+        for a, b in zip(net.param_grads(), trained, strict=True):
+            np.testing.assert_array_equal(a, b)
+        net.forward(x, inference=True)  # the pool's own backward pass, unfused
+        dx = net.layers[2].backward(np.ones_like(net.layers[2].output))
+        assert dx.shape == net.layers[1].output.shape and dx.sum() > 0
