@@ -531,8 +531,10 @@ def batchnorm_backward_nb(x, y, dy, gamma, mean, var, eps, relu, batch_stats, ne
         return np.zeros((0, c, b), dtype=dtype), dgamma, dbeta
     k = gamma * inv_std
     if batch_stats:
-        a = -k * inv_std * inv_std * s_dzx / m
-        c0 = -k * s_dz / m
+        # grouped as the NumPy twin's k/M · (x̂ · Σ dz·x̂): a tiny k must not underflow to 0
+        # against 1/(σ² + ε) before it meets an infinite sum (0·inf is NaN, NumPy's ±inf)
+        a = -(k / m) * (s_dzx * inv_std * inv_std)
+        c0 = -(k / m) * s_dz
     else:
         a = c0 = np.zeros(c)
     args = (mean.astype(dtype), k.astype(dtype), a.astype(dtype), c0.astype(dtype), relu, one)
