@@ -36,8 +36,10 @@ input channels (a first layer on grey or colour images) the patch matrix is buil
 shifted rows of the padded image instead (:mod:`fastdl.kernels.conv_planes`); im2col's
 rows would be runs of one to four numbers. The backward pass uses GEMMs for images whose
 gradient is dense, and scatter-AXPYs over the non-zero entries where it is sparse (after
-ReLU and max-pooling typically 3 in 4 entries are zero); both are exact. Weight and bias
-gradients are summed per thread and added up after the parallel loop, in a fixed order.
+ReLU and max-pooling typically 3 in 4 entries are zero); both are exact. A 3×3 stride-1
+convolution with enough channels takes its input gradient by Winograd's F(2×2, 3×3) instead,
+as its forward pass (:func:`_winograd_dx`). Weight and bias gradients are summed per thread
+and added up after the parallel loop, in a fixed order.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ from fastdl.kernels.conv_planes import (
     planes_work,
 )
 from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_np, output_size
-from fastdl.kernels.winograd import winograd_images
+from fastdl.kernels.winograd import (
+    images_into,
+    images_work,
+    winograd_filters,
+    winograd_images,
+)
 
 __all__ = ["conv2d_forward", "conv2d_backward", "SPARSE_MAX_DENSITY", "SERIAL_MAX_FLOPS"]
 
@@ -65,8 +72,13 @@ SPARSE_MAX_DENSITY = 0.18
 #: 3×3 stride-1 convolutions of at least this many input channels run forward by Winograd's
 #: F(2×2, 3×3) (:mod:`fastdl.kernels.winograd`) in the numba twin. On the reference CNN's
 #: conv2 (C_in 32, 1,000 images) it took 164–175 ms against im2col + GEMM's 195–276 in
-#: alternating runs; with few channels the transforms outweigh the saved products.
+#: alternating runs; with few channels the transforms outweigh the saved products. Their
+#: input gradient too, when they have this many output channels (:func:`_winograd_dx`; the
+#: reference CNN's conv2 with its pool: 23–26 ms against 28–29 for batch 64).
 WINOGRAD_MIN_C_IN = 16
+#: The input gradient by Winograd multiplies the transformed tiles of as many images at once as
+#: fit in this many bytes (at least one image), per thread.
+DX_GROUP_BYTES = 1 << 20
 #: Stride-1 convolutions of at most this many input channels run in the numba twin on planes
 #: (:mod:`fastdl.kernels.conv_planes`), whose patch matrix is made of long contiguous copies
 #: where im2col's rows are runs of C_in numbers. 3×3 "same", 28×28, 32 outputs, batch 64, two
@@ -288,7 +300,7 @@ def _sparse_image(col, dz, wt, dwt, dcol, need_dx):
         dcol[:] = 0
     for r in range(p):
         src = col[r]
-        dst = dcol[r]
+        dst = dcol[r] if need_dx else src  # (dcol may be empty without need_dx; not written)
         for o in range(co):
             g = dz[r, o]
             if g != 0:
@@ -316,12 +328,13 @@ def backward_images(x, w, grad, stride, pad, need_dx, parts, dx):
     """``(dw, db)`` from :func:`_backward_images` on ``parts`` blocks of images, writing
     ``dx``: the driver of this twin and of :mod:`fastdl.kernels.conv_pool`'s."""
     wq = _planes_weights(w, stride)
+    dxw = _winograd_dx(x, w, stride, pad, need_dx)
     with serial_blas():
         if parts == 1:
-            dw2, dwq, db = _conv2d_backward_serial(x, w, wq, grad, stride, pad, need_dx,
+            dw2, dwq, db = _conv2d_backward_serial(x, w, wq, dxw, grad, stride, pad, need_dx,
                                                    SPARSE_MAX_DENSITY, dx)  # fmt: skip
         else:
-            dw2, dwq, db = _conv2d_backward(x, w, wq, grad, stride, pad, need_dx, parts,
+            dw2, dwq, db = _conv2d_backward(x, w, wq, dxw, grad, stride, pad, need_dx, parts,
                                             SPARSE_MAX_DENSITY, dx)  # fmt: skip
     kh, kw, c, co = w.shape
     if wq.shape[0] > 0:  # the planes' rows (c, i, j) to im2col's (i, j, c)
@@ -329,25 +342,90 @@ def backward_images(x, w, grad, stride, pad, need_dx, parts, dx):
     return dw2.reshape(kh, kw, c, co), db
 
 
+def _winograd_dx(x, w, stride, pad, need_dx):
+    """``(u, pad2, group)``: the input gradient of a 3×3 stride-1 convolution with at least
+    ``WINOGRAD_MIN_C_IN`` input and output channels, padding at most 2 and finite weights, by
+    Winograd's F(2×2, 3×3) (:func:`_dx_by_winograd`); ``u`` empty otherwise.
+
+    ``dx`` is the correlation of ``dz`` (OH, OW, C_out), padded by ``pad2 = 2 − pad``, with
+    the kernel turned by 180° and its channel axes swapped (3, 3, C_out, C_in), whose
+    filters are ``u`` (16, C_out, C_in); ``group`` images of ``dz`` go through one set of
+    GEMMs.
+    """
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    usable = need_dx and kh == kw == 3 and stride == 1 and min(c, co) >= WINOGRAD_MIN_C_IN
+    if not (usable and max(pad) <= 2 and _all_finite(w.reshape(-1))):
+        return np.zeros((0, 0, 0), dtype=w.dtype), (0, 0, 0, 0), 1
+    turned = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    pad2 = tuple(2 - int(p) for p in pad)
+    tiles = ((h + 1) // 2) * ((wd + 1) // 2)
+    group = max(1, min(n, DX_GROUP_BYTES // (16 * tiles * (c + co) * x.itemsize)))
+    return np.ascontiguousarray(winograd_filters(turned)), pad2, group
+
+
 @jit
-def _backward_images(x, w, wq, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx):
+def _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, lo, hi, acc,
+                     dx):  # fmt: skip
     """Images ``lo .. hi - 1`` of the backward pass: adds into ``acc``'s partial sums.
 
     ``grad`` is ``(y, g, idx, relu)`` with ``y`` ``(N, P, C_out)`` the forward output. With
     ``idx`` empty, ``g`` ``(N, P, C_out)`` is the gradient of ``y``; otherwise ``g`` is the
     gradient of the max-pool of ``y`` and ``idx`` its argmax, both ``(N, C_out, PH·PW)``
     (:mod:`fastdl.kernels.conv_pool`, which needs ``relu``). With ``wq`` not empty, dense
-    images go on planes (:mod:`.conv_planes`).
+    images go on planes (:mod:`.conv_planes`). With ``dxw`` (:func:`_winograd_dx`) not
+    empty, ``dx`` is made by Winograd's F(2×2, 3×3) from groups of images' ``dz``.
     """
     y, g, idx, relu = grad
-    work = _image_work(x, w, wq, pad, y.shape[1])
+    u, pad2, group = dxw
+    by_winograd = need_dx and u.shape[0] > 0
+    work = _image_work(x, w, wq, pad, y.shape[1], need_dx and not by_winograd)
     pooled = idx.shape[0] > 0
+    n, h, wd, c = x.shape
+    co = w.shape[3]
+    if by_winograd:  # the group's dz, and the arrays of images_into
+        dzs = np.empty((group, y.shape[1], co), dtype=x.dtype)
+        oh, ow = h + pad[0] + pad[1] - 2, wd + pad[2] + pad[3] - 2  # (3×3, stride 1)
+        wino_work = images_work(oh, ow, co, c, pad2, group, x)
+    else:  # (empty)
+        dzs = np.empty((0, 0, co), dtype=x.dtype)
+        wino_work = images_work(2, 2, 0, 0, (0, 0, 0, 0), 1, x)
+    finite = np.ones(group, dtype=np.bool_)
+    q = 0
     for i in range(lo, hi):
         if pooled:
             nnz = _unpool_relu_grad(y[i], g[i], idx[i], work[3])
         else:
             nnz = _relu_grad(y[i], g[i], relu, work[3])
-        _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, acc, dx)
+        direct_dx = need_dx and not by_winograd
+        _image_backward(x, w, stride, pad, direct_dx, sparse_density, i, nnz, work, acc, dx)
+        if by_winograd:
+            dzs[q] = work[3]
+            q += 1
+            if q == group or i == hi - 1:
+                _dx_by_winograd(dzs, u, pad2, q, wino_work, finite, work, i + 1 - q, dx)
+                q = 0
+
+
+@jit
+def _dx_by_winograd(dzs, u, pad2, count, wino_work, finite, work, first, dx):
+    """``dx`` of images ``first .. first + count − 1`` from their ``dz`` in ``dzs``
+    (count, P, C_out) by F(2×2, 3×3) (:func:`_winograd_dx`); an image whose ``dz`` holds a
+    NaN or an infinity is summed directly (``dz Wᵀ`` then col2im), so that it reaches only
+    the inputs that see it, as in the NumPy twin."""
+    n, h, wd, c = dx.shape
+    co = dzs.shape[2]
+    oh, ow = h + 2 - pad2[0] - pad2[1], wd + 2 - pad2[2] - pad2[3]
+    dz4 = dzs.reshape(dzs.shape[0], oh, ow, co)
+    dx3 = dx.reshape(n, h * wd, c)[first : first + count]
+    images_into(dz4, u, np.zeros(c, dtype=dx.dtype), pad2, False, 0, count, wino_work, dx3,
+                finite)  # fmt: skip
+    wt = work[0]
+    for j in range(count):
+        if not finite[j]:
+            dcol = np.empty((dzs.shape[1], wt.shape[1]), dtype=dx.dtype)
+            gemm(False, False, 1.0, dzs[j], wt, 0.0, dcol)
+            col2im_image(dcol, 3, 3, 1, 2 - pad2[0], 2 - pad2[2], oh, ow, dx[first + j])
 
 
 @jit
@@ -373,15 +451,16 @@ def _unpool_relu_grad(y, dyp, idx, dz):
 
 
 @jit
-def _image_work(x, w, wq, pad, p):
-    """Per-thread arrays of :func:`_image_backward`: ``wt`` (C_out, K), ``col`` and ``dcol``
-    (P, K), ``dz`` (P, C_out), whether ``w`` is finite, ``wq`` and the planes' arrays
-    (:func:`~fastdl.kernels.conv_planes.planes_work`, empty when ``wq`` is)."""
+def _image_work(x, w, wq, pad, p, need_dcol):
+    """Per-thread arrays of :func:`_image_backward`: ``wt`` (C_out, K), ``col`` (P, K),
+    ``dcol`` (P, K), or (0, K) without ``need_dcol``, ``dz`` (P, C_out), whether ``w`` is
+    finite, ``wq`` and the planes' arrays (:func:`~fastdl.kernels.conv_planes.planes_work`,
+    empty when ``wq`` is)."""
     kh, kw, c, co = w.shape
     k = kh * kw * c
     wt = np.ascontiguousarray(w.reshape(k, co).T)
     col = np.empty((p, k), dtype=x.dtype)
-    dcol = np.empty((p, k), dtype=x.dtype)
+    dcol = np.empty((p if need_dcol else 0, k), dtype=x.dtype)
     dz = np.empty((p, co), dtype=x.dtype)
     if wq.shape[0] > 0:
         planes = planes_work(x.shape[1], x.shape[2], c, kh, kw, pad, co, False, x)
@@ -425,16 +504,17 @@ def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, ac
 
 
 @jit
-def _backward_chunk(x, w, wq, grad, stride, pad, need_dx, sparse_density, partials, dx, chunks,
-                    ch):  # fmt: skip
+def _backward_chunk(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, partials, dx,
+                    chunks, ch):  # fmt: skip
     """Block ``ch`` of the backward pass, summing into its own ``[ch]`` of ``partials``."""
     dw_dense, dw_sparse, db, dw_planes = partials
     lo, hi = chunk_bounds(x.shape[0], chunks, ch)
     acc = (dw_dense[ch], dw_sparse[ch], db[ch], dw_planes[ch])
-    _backward_images(x, w, wq, grad, stride, pad, need_dx, sparse_density, lo, hi, acc, dx)
+    _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, lo, hi, acc,
+                     dx)  # fmt: skip
 
 
-def _conv2d_backward(x, w, wq, grad, stride, pad, need_dx, parts, sparse_density, dx):
+def _conv2d_backward(x, w, wq, dxw, grad, stride, pad, need_dx, parts, sparse_density, dx):
     """Parallel backward pass: each thread runs :func:`_backward_images` on its block of
     images (:func:`run_chunks`), summing into its own partial gradients; returns ``dw2``
     (K, C_out) with rows in im2col's order, ``dwq`` (K, C_out) with rows in the planes'
@@ -447,8 +527,8 @@ def _conv2d_backward(x, w, wq, grad, stride, pad, need_dx, parts, sparse_density
         np.zeros((parts, co), dtype=x.dtype),
         np.zeros((parts, k, co), dtype=x.dtype),
     )
-    run_chunks(_backward_chunk, parts, x, w, wq, grad, stride, pad, need_dx, sparse_density,
-               partials, dx)  # fmt: skip
+    run_chunks(_backward_chunk, parts, x, w, wq, dxw, grad, stride, pad, need_dx,
+               sparse_density, partials, dx)  # fmt: skip
     dw2 = np.zeros((k, co), dtype=x.dtype)
     dwq = np.zeros((k, co), dtype=x.dtype)
     db = np.zeros(co, dtype=x.dtype)
@@ -461,7 +541,7 @@ def _conv2d_backward(x, w, wq, grad, stride, pad, need_dx, parts, sparse_density
 
 
 @jit
-def _conv2d_backward_serial(x, w, wq, grad, stride, pad, need_dx, sparse_density, dx):
+def _conv2d_backward_serial(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, dx):
     """The backward pass on the calling thread (small work); returns as
     :func:`_conv2d_backward`."""
     n, h, wd, c = x.shape
@@ -473,7 +553,7 @@ def _conv2d_backward_serial(x, w, wq, grad, stride, pad, need_dx, sparse_density
         np.zeros(co, dtype=x.dtype),
         np.zeros((k, co), dtype=x.dtype),
     )
-    _backward_images(x, w, wq, grad, stride, pad, need_dx, sparse_density, 0, n, acc, dx)
+    _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 0, n, acc, dx)
     return acc[0] + acc[1].T, acc[3], acc[2]
 
 

@@ -43,6 +43,8 @@ from fastdl.kernels._threads import run_chunks
 __all__ = [
     "winograd_forward",
     "winograd_images",
+    "images_work",
+    "images_into",
     "winograd_filters",
     "BT",
     "G",
@@ -206,19 +208,38 @@ def _output_transform(m, b, relu, th, tw, oh, ow, yi, off):
 
 
 @jit
+def images_work(h, wd, c, co, pad, group, dtype_like):
+    """One thread's arrays for :func:`images_into` on images (H, W, C_in) to C_out channels,
+    ``group`` images per GEMM: ``xp`` the zero-bordered image (its border is never written,
+    so it serves every image), ``v`` and ``m`` the transformed tiles and their products."""
+    pt, pb, pl, pr = pad
+    oh, ow = h + pt + pb - 2, wd + pl + pr - 2
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    xp = np.zeros((2 * th + 2, 2 * tw + 2, c), dtype=dtype_like.dtype)
+    v = np.empty((16, group * th * tw, c), dtype=dtype_like.dtype)
+    m = np.empty((16, group * th * tw, co), dtype=dtype_like.dtype)
+    return xp, v, m
+
+
+@jit
 def _images(x, u, b, pad, relu, group, lo, hi, y, finite):
     """Images ``lo .. hi - 1`` into ``y`` (N, OH·OW, C_out), ``group`` images per GEMM;
     ``finite[i]`` is set false, and the image left for the caller, where an input value is
     NaN or infinite."""
+    work = images_work(x.shape[1], x.shape[2], x.shape[3], u.shape[2], pad, group, x)
+    images_into(x, u, b, pad, relu, lo, hi, work, y, finite)
+
+
+@jit
+def images_into(x, u, b, pad, relu, lo, hi, work, y, finite):
+    """:func:`_images` with the arrays of :func:`images_work` (its ``group``)."""
     h, wd, c = x.shape[1:]
-    co = u.shape[2]
     pt, pb, pl, pr = pad
     oh, ow = h + pt + pb - 2, wd + pl + pr - 2
     th, tw = (oh + 1) // 2, (ow + 1) // 2
     tiles = th * tw
-    xp = np.zeros((2 * th + 2, 2 * tw + 2, c), dtype=x.dtype)
-    v = np.empty((16, group * tiles, c), dtype=x.dtype)
-    m = np.empty((16, group * tiles, co), dtype=x.dtype)
+    xp, v, m = work
+    group = v.shape[1] // tiles
     for i0 in range(lo, hi, group):
         i1 = min(i0 + group, hi)
         rows = 0
