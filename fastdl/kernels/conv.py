@@ -350,7 +350,8 @@ def _winograd_dx(x, w, stride, pad, need_dx):
     ``dx`` is the correlation of ``dz`` (OH, OW, C_out), padded by ``pad2 = 2 − pad``, with
     the kernel turned by 180° and its channel axes swapped (3, 3, C_out, C_in), whose
     filters are ``u`` (16, C_out, C_in); ``group`` images of ``dz`` go through one set of
-    GEMMs.
+    GEMMs. As in the forward pass (:mod:`fastdl.kernels.winograd`), the transforms can
+    overflow for finite values within a factor of about 16 of the float32 maximum.
     """
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape

@@ -11,9 +11,10 @@ kernels write ``(N, C_out, OH, OW)`` directly, from the same patches on planes
 
 The book's layer has a tanh after its convolution, so these kernels can also apply it:
 ``tanh=True`` gives ``tanh(conv2d(x, W) + B)`` forward, each image's output while it is in
-cache (the same values as :func:`fastdl.kernels.elementwise.tanh_forward`), and backward
-``dz = dy · (1 − y²)`` in the pass that sums the bias gradient. That saves two passes over
-the output per step, each of which ran on one thread.
+cache (float32: the rational tanh of :func:`fastdl.kernels.elementwise.tanh_forward`, to
+the bit; float64, for gradient checks: ``np.tanh`` after the kernel, as that function does),
+and backward ``dz = dy · (1 − y²)`` in the pass that sums the bias gradient. That saves two
+passes over the output per step, each of which ran on one thread.
 
 Shapes (the notation of :mod:`fastdl.kernels.conv`, stride 1)::
 
@@ -118,8 +119,11 @@ def conv2d_first_forward_nb(x, w, b, pad, relu, tanh=False):
     oh, ow = output_size(h, wd, kh, kw, 1, pad)
     y = np.empty((n, co, oh * ow), dtype=x.dtype)
     parts = conv._parts(n, 2 * n * oh * ow * co * kh * kw * c)
+    fused = tanh and x.dtype == np.float32
     with serial_blas():
-        run_chunks(_forward_chunk, parts, x, planes_weights(w), b, kh, kw, pad, relu, tanh, y)
+        run_chunks(_forward_chunk, parts, x, planes_weights(w), b, kh, kw, pad, relu, fused, y)
+    if tanh and not fused:
+        np.tanh(y, out=y)
     return y.reshape(n, co, oh, ow)
 
 
@@ -190,8 +194,10 @@ def conv2d_first_forward_st(x, w, b, pad, relu, tanh=False):
     _check_activation(relu, tanh)
     y = conv.conv2d_forward_st(x, w, b, 1, pad, relu)
     y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
-    if tanh:
+    if tanh and y.dtype == np.float32:
         tanh_inplace(y.reshape(-1))
+    elif tanh:
+        np.tanh(y, out=y)
     return y
 
 

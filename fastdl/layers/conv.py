@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl._checks import check_activation, check_keep_prob, check_pair, positive_int
-from fastdl.kernels.conv_first import runs_channels_first
 from fastdl.layers.base import Layer
 from fastdl.layers.init import check_weight_init, init_weights
 from fastdl.ops.activations import ReLU, Tanh
-from fastdl.ops.conv import Conv2DOp, same_padding
+from fastdl.ops.conv import Conv2DOp, runs_channels_first, same_padding
 from fastdl.ops.dropout import Dropout
 from fastdl.ops.reshape import Flatten
 
@@ -34,7 +33,8 @@ class Conv2D(Layer):
         ``p`` (or a pair ``(ph, pw)``) adds that many zeros on each side; ``"valid"`` is 0.
         The book's convolution pads ``param_size // 2``, i.e. "same" for odd kernels.
     activation : Operation, default ``Linear()``
-        A ``ReLU()`` is fused into the convolution (one pass over the output).
+        A ``ReLU()`` is fused into the convolution (one pass over the output), and so is a
+        ``Tanh()`` where the output is computed channels-first (``flatten=True``, below).
     dropout : float, default 1.0
         Keep probability, as in the book (1.0 = no dropout); inverted scaling while training.
     weight_init : {"glorot", "he", "standard"}, default "glorot"

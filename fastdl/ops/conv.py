@@ -28,7 +28,7 @@ from fastdl.kernels.conv_first import (
 from fastdl.kernels.conv_pool import conv_pool_backward
 from fastdl.ops.base import Operation, check_same_shape
 
-__all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding"]
+__all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding", "runs_channels_first"]
 
 
 def to_nhwc(x: np.ndarray) -> np.ndarray:

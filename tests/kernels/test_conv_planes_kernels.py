@@ -234,27 +234,30 @@ def test_flattening_layer_gradcheck(act, c_in):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("data", ["finite", "nan-inf"])
-def test_fused_tanh_gives_the_bits_of_the_separate_tanh(data):
-    """float32 numba: the tanh inside the convolution and its gradient are the separate
-    activation's kernels (:mod:`fastdl.kernels.elementwise`) to the bit, NaN and inf too."""
+@pytest.mark.parametrize("twin", ["nb", "st"])
+def test_fused_tanh_gives_the_bits_of_the_separate_tanh(twin, data, dtype):
+    """The tanh inside the convolution and its gradient are the separate activation's
+    kernels (:mod:`fastdl.kernels.elementwise`) to the bit, NaN and inf too: float32's
+    rational tanh, float64's ``np.tanh``."""
     rng = np.random.default_rng(9)
     if data == "finite":
-        x = rng.standard_normal((5, 9, 8, 2)).astype(np.float32)
-        w = rng.standard_normal((5, 5, 2, 4)).astype(np.float32)
+        x = rng.standard_normal((5, 9, 8, 2)).astype(dtype)
+        w = rng.standard_normal((5, 5, 2, 4)).astype(dtype)
     else:
-        x, w = special_grid(np.float32)
-    b = rng.standard_normal(w.shape[3]).astype(np.float32)
+        x, w = special_grid(dtype)
+    b = rng.standard_normal(w.shape[3]).astype(dtype)
     pad = (2, 2, 2, 2)
+    forward = getattr(conv_first.conv2d_first_forward, twin)
     with np.errstate(all="ignore"):
-        z = conv_first.conv2d_first_forward.nb(x, w, b, pad, False)
+        z = forward(x, w, b, pad, False)
         want_y = elementwise.tanh_forward.nb(z)
-        got_y = conv_first.conv2d_first_forward.nb(x, w, b, pad, False, True)
-        dy = rng.standard_normal(got_y.shape).astype(np.float32)
-        want = conv_first.conv2d_first_backward.nb(
-            x, w, want_y, elementwise.tanh_backward.nb(want_y, dy), pad, False, True
-        )
-        got = conv_first.conv2d_first_backward.nb(x, w, got_y, dy, pad, False, True, True)
+        got_y = forward(x, w, b, pad, False, True)
+        dy = rng.standard_normal(got_y.shape).astype(dtype)
+        backward = getattr(conv_first.conv2d_first_backward, twin)
+        want = backward(x, w, want_y, elementwise.tanh_backward.nb(want_y, dy), pad, False, True)
+        got = backward(x, w, got_y, dy, pad, False, True, True)
     np.testing.assert_array_equal(got_y, want_y)
     if data == "nan-inf":
         assert np.isnan(got_y).any() and (np.abs(got_y) == 1).any()
