@@ -392,35 +392,38 @@ def _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 
         dzs = np.empty((0, 0, co), dtype=x.dtype)
         wino_work = images_work(2, 2, 0, 0, (0, 0, 0, 0), 1, x)
     finite = np.ones(group, dtype=np.bool_)
+    no_bias = np.zeros(c, dtype=x.dtype)
+    direct_dx = need_dx and not by_winograd
     q = 0
     for i in range(lo, hi):
         if pooled:
             nnz = _unpool_relu_grad(y[i], g[i], idx[i], work[3])
         else:
             nnz = _relu_grad(y[i], g[i], relu, work[3])
-        direct_dx = need_dx and not by_winograd
         _image_backward(x, w, stride, pad, direct_dx, sparse_density, i, nnz, work, acc, dx)
         if by_winograd:
             dzs[q] = work[3]
             q += 1
             if q == group or i == hi - 1:
-                _dx_by_winograd(dzs, u, pad2, q, wino_work, finite, work, i + 1 - q, dx)
+                wino = (u, no_bias, pad2, wino_work, finite)
+                _dx_by_winograd(dzs, wino, q, work, i + 1 - q, dx)
                 q = 0
 
 
 @jit
-def _dx_by_winograd(dzs, u, pad2, count, wino_work, finite, work, first, dx):
+def _dx_by_winograd(dzs, wino, count, work, first, dx):
     """``dx`` of images ``first .. first + count − 1`` from their ``dz`` in ``dzs``
-    (count, P, C_out) by F(2×2, 3×3) (:func:`_winograd_dx`); an image whose ``dz`` holds a
+    (count, P, C_out) by F(2×2, 3×3) (:func:`_winograd_dx`; ``wino`` is its filters, a zero
+    bias, ``pad2`` and :func:`images_into`'s arrays); an image whose ``dz`` holds a
     NaN or an infinity is summed directly (``dz Wᵀ`` then col2im), so that it reaches only
     the inputs that see it, as in the NumPy twin."""
+    u, no_bias, pad2, wino_work, finite = wino
     n, h, wd, c = dx.shape
     co = dzs.shape[2]
     oh, ow = h + 2 - pad2[0] - pad2[1], wd + 2 - pad2[2] - pad2[3]
     dz4 = dzs.reshape(dzs.shape[0], oh, ow, co)
     dx3 = dx.reshape(n, h * wd, c)[first : first + count]
-    images_into(dz4, u, np.zeros(c, dtype=dx.dtype), pad2, False, 0, count, wino_work, dx3,
-                finite)  # fmt: skip
+    images_into(dz4, u, no_bias, pad2, False, 0, count, wino_work, dx3, finite)
     wt = work[0]
     for j in range(count):
         if not finite[j]:

@@ -42,7 +42,7 @@ from fastdl.kernels.conv_planes import (
     planes_weights,
     planes_work,
 )
-from fastdl.kernels.elementwise import tanh_backward_nb
+from fastdl.kernels.elementwise import tanh_backward_nb, tanh_forward_nb
 from fastdl.kernels.im2col import output_size
 
 __all__ = ["conv2d_first_forward", "conv2d_first_backward", "runs_channels_first"]
@@ -122,8 +122,8 @@ def conv2d_first_forward_nb(x, w, b, pad, relu, tanh=False):
     fused = tanh and x.dtype == np.float32
     with serial_blas():
         run_chunks(_forward_chunk, parts, x, planes_weights(w), b, kh, kw, pad, relu, fused, y)
-    if tanh and not fused:
-        np.tanh(y, out=y)
+    if tanh and not fused:  # float64: the separate activation's kernel
+        y = tanh_forward_nb(y)
     return y.reshape(n, co, oh, ow)
 
 
@@ -190,15 +190,11 @@ def _backward_chunk(x, wq, y, dy, kh, kw, pad, relu, tanh, need_dx, dwq, db, dx,
 def conv2d_first_forward_st(x, w, b, pad, relu, tanh=False):
     """Staged twin (the numpy BLAS path): the channels-last staged convolution
     (:func:`fastdl.kernels.conv.conv2d_forward_st`, groups of images), then one transposing
-    copy and the tanh (the numba twin's)."""
+    copy and the separate activation's tanh kernel."""
     _check_activation(relu, tanh)
     y = conv.conv2d_forward_st(x, w, b, 1, pad, relu)
     y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
-    if tanh and y.dtype == np.float32:
-        tanh_inplace(y.reshape(-1))
-    elif tanh:
-        np.tanh(y, out=y)
-    return y
+    return tanh_forward_nb(y) if tanh else y
 
 
 def conv2d_first_backward_st(x, w, y, dy, pad, relu, need_dx, tanh=False):
