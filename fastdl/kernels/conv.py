@@ -60,6 +60,7 @@ from fastdl.kernels.im2col import col2im_image, col2im_np, im2col_image, im2col_
 from fastdl.kernels.winograd import (
     images_into,
     images_work,
+    tile_size,
     winograd_filters,
     winograd_images,
 )
@@ -360,9 +361,10 @@ def _winograd_dx(x, w, stride, pad, need_dx):
         return np.zeros((0, 0, 0), dtype=w.dtype), (0, 0, 0, 0), 1
     turned = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
     pad2 = tuple(2 - int(p) for p in pad)
-    tiles = ((h + 1) // 2) * ((wd + 1) // 2)
-    group = max(1, min(n, DX_GROUP_BYTES // (16 * tiles * (c + co) * x.itemsize)))
-    return np.ascontiguousarray(winograd_filters(turned)), pad2, group
+    m = tile_size(h, wd)  # dx is this correlation's H × W output
+    tiles = -(-h // m) * -(-wd // m)
+    group = max(1, min(n, DX_GROUP_BYTES // ((m + 2) ** 2 * tiles * (c + co) * x.itemsize)))
+    return np.ascontiguousarray(winograd_filters(turned, m)), pad2, group
 
 
 @jit
@@ -387,10 +389,10 @@ def _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 
     if by_winograd:  # the group's dz, and the arrays of images_into
         dzs = np.empty((group, y.shape[1], co), dtype=x.dtype)
         oh, ow = h + pad[0] + pad[1] - 2, wd + pad[2] + pad[3] - 2  # (3×3, stride 1)
-        wino_work = images_work(oh, ow, co, c, pad2, group, x)
+        wino_work = images_work(oh, ow, co, c, pad2, group, 4 if u.shape[0] == 36 else 2, x)
     else:  # (empty)
         dzs = np.empty((0, 0, co), dtype=x.dtype)
-        wino_work = images_work(2, 2, 0, 0, (0, 0, 0, 0), 1, x)
+        wino_work = images_work(2, 2, 0, 0, (0, 0, 0, 0), 1, 2, x)
     finite = np.ones(group, dtype=np.bool_)
     no_bias = np.zeros(c, dtype=x.dtype)
     direct_dx = need_dx and not by_winograd

@@ -1,4 +1,5 @@
-"""Winograd's F(2×2, 3×3): a 3×3 stride-1 convolution with 2.25× fewer multiplications.
+"""Winograd's F(2×2, 3×3) and F(4×4, 3×3): a 3×3 stride-1 convolution with 2.25× or 4×
+fewer multiplications.
 
 Notation and layout as in :mod:`fastdl.kernels.conv`: ``x`` ``(N, H, W, C_in)``, weights
 ``w`` ``(3, 3, C_in, C_out)``, bias ``b`` ``(C_out,)``, padding ``(PT, PB, PL, PR)``,
@@ -23,12 +24,29 @@ K = C_in replace one of K = 9·C_in: 16·C_in against 36·C_in multiply-adds per
 Only additions and halvings are added, so float32 results stay within a few units of the
 last place of the direct sum (the tests hold both twins to the im2col twin's tolerance).
 
-An infinite or NaN input mixes, through ``Bᵀ d B``, into all four outputs of its tile
+F(4×4, 3×3) (the same paper) takes 6 × 6 patches for 4 × 4 output tiles, with::
+
+    Bᵀ = | 4  0 -5  0  1  0 |    G = |  ¼     0     0  |    Aᵀ = | 1  1  1  1  1  0 |
+         | 0 -4 -4  1  1  0 |        | -⅙    -⅙    -⅙  |         | 0  1 -1  2 -2  0 |
+         | 0  4 -4 -1  1  0 |        | -⅙     ⅙    -⅙  |         | 0  1  1  4  4  0 |
+         | 0 -2 -1  2  1  0 |        | 1⁄24  1⁄12   ⅙  |         | 0  1 -1  8 -8  1 |
+         | 0  2 -1 -2  1  0 |        | 1⁄24 -1⁄12   ⅙  |
+         | 0  4  0 -5  0  1 |        |  0     0     1  |
+
+36 products for 16 outputs: 36·C_in multiply-adds against the direct sum's 144·C_in. Its
+coefficients up to 8 round more: float32 results are within about 2e-6 of the sum of the
+terms' magnitudes (F(2×2): 1e-7), inside the im2col tolerance of 1e-5, and ``U`` is made in
+float64 and rounded once. :func:`tile_size` picks m = 4 unless its tiles make more products
+than m = 2's (outputs of two rows or columns); the compiled twin reads m from ``U``'s 16 or
+36 positions.
+
+An infinite or NaN input mixes, through ``Bᵀ d B``, into all the outputs of its tile
 (``inf − inf``), where the direct sum keeps it to the outputs that see it. So the compiled
 twin reports the images it saw a non-finite value in, and :mod:`fastdl.kernels.conv`
 convolves those directly; weights with a non-finite value never come here. The transforms
 add up to a few neighbouring values, so finite values within a factor of about 16 of the
-float32 maximum (≈ 2e37 and above) can overflow here where the direct sum would not.
+float32 maximum (≈ 2e37 and above; for F(4×4), whose transforms scale by up to about 100
+and 400, ≈ 1e34) can overflow here where the direct sum would not.
 """
 
 from __future__ import annotations
@@ -46,6 +64,8 @@ __all__ = [
     "images_work",
     "images_into",
     "winograd_filters",
+    "tile_size",
+    "TRANSFORMS",
     "BT",
     "G",
     "AT",
@@ -60,21 +80,48 @@ BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
+BT4 = np.array(
+    [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64
+)  # fmt: skip
+G4 = np.array(
+    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64
+)  # fmt: skip
+AT4 = np.array(
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    dtype=np.float64,
+)
 
-def _tiles(oh: int, ow: int) -> tuple[int, int]:
-    """``(TH, TW)``: 2 × 2 output tiles covering ``OH × OW``."""
-    return -(-oh // 2), -(-ow // 2)
+#: ``(Bᵀ, G, Aᵀ)`` of F(m × m, 3 × 3) by the output tile's side m.
+TRANSFORMS = {2: (BT, G, AT), 4: (BT4, G4, AT4)}
 
 
-def winograd_filters(w: np.ndarray) -> np.ndarray:
-    """``U = G g Gᵀ`` for every channel pair: ``w`` (3, 3, C_in, C_out) → (16, C_in, C_out),
-    the 16 positions of the 4 × 4 transformed kernel in row-major order."""
-    g = G.astype(w.dtype)
-    return np.einsum("ai,ijco,bj->abco", g, w, g).reshape(16, *w.shape[2:])
+def _tiles(oh: int, ow: int, m: int = 2) -> tuple[int, int]:
+    """``(TH, TW)``: m × m output tiles covering ``OH × OW``."""
+    return -(-oh // m), -(-ow // m)
+
+
+def tile_size(oh: int, ow: int) -> int:
+    """The output tile's side m, 2 or 4, for an ``OH × OW`` output: 4 unless its tiles
+    would make more products than F(2×2, 3×3)'s (``36·⌈OH/4⌉·⌈OW/4⌉`` against
+    ``16·⌈OH/2⌉·⌈OW/2⌉``), as for outputs of 2 rows or columns."""
+    f2 = 16 * ((oh + 1) // 2) * ((ow + 1) // 2)
+    f4 = 36 * ((oh + 3) // 4) * ((ow + 3) // 4)
+    return 4 if f4 < f2 else 2
+
+
+def winograd_filters(w: np.ndarray, m: int = 2) -> np.ndarray:
+    """``U = G g Gᵀ`` for every channel pair: ``w`` (3, 3, C_in, C_out) → ((m + 2)², C_in,
+    C_out), the positions of the (m + 2) × (m + 2) transformed kernel in row-major order."""
+    g = TRANSFORMS[m][1]  # in float64, then rounded once: ⅙ and 1⁄24 are inexact
+    u = np.einsum("ai,ijco,bj->abco", g, w.astype(np.float64), g)
+    return u.reshape((m + 2) ** 2, *w.shape[2:]).astype(w.dtype)
 
 
 def winograd_forward_np(x, w, b, pad, relu):
-    """3×3 stride-1 convolution by F(2×2, 3×3), with bias and optional ReLU (NumPy twin).
+    """3×3 stride-1 convolution by F(m×m, 3×3), m = :func:`tile_size`, with bias and
+    optional ReLU (NumPy twin).
 
     Parameters
     ----------
@@ -94,18 +141,20 @@ def winograd_forward_np(x, w, b, pad, relu):
     co = w.shape[3]
     pt, pb, pl, pr = pad
     oh, ow = h + pt + pb - 2, wd + pl + pr - 2
-    th, tw = _tiles(oh, ow)
-    bt, at = BT.astype(x.dtype), AT.astype(x.dtype)
-    # Zero-padded so that every tile's 4 × 4 patch is inside (an odd OH or OW reads one
-    # row or column of zeros more, whose outputs are cut off at the end).
-    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), dtype=x.dtype)
+    m = tile_size(oh, ow)
+    a = m + 2  # the side of an input patch and of a transformed tile
+    th, tw = _tiles(oh, ow, m)
+    bt, at = (t.astype(x.dtype) for t in TRANSFORMS[m][::2])
+    # Zero-padded so that every tile's a × a patch is inside (an OH or OW that is not a
+    # multiple of m reads rows or columns of zeros more, whose outputs are cut off at the end).
+    xp = np.zeros((n, m * th + 2, m * tw + 2, c), dtype=x.dtype)
     xp[:, pt : pt + h, pl : pl + wd] = x
-    d = sliding_window_view(xp, (4, 4), axis=(1, 2))[:, ::2, ::2]  # (N, TH, TW, C, 4, 4)
-    v = np.einsum("ai,ntwcij,bj->abntwc", bt, d, bt).reshape(16, n * th * tw, c)
-    m = v @ winograd_filters(w)  # (16, tiles, C_out): one product per position ξ
-    y = np.einsum("pa,abto,qb->pqto", at, m.reshape(4, 4, -1, co), at)  # (2, 2, tiles, C_out)
-    y = y.reshape(2, 2, n, th, tw, co).transpose(2, 3, 0, 4, 1, 5)  # (N, TH, 2, TW, 2, C_out)
-    y = y.reshape(n, 2 * th, 2 * tw, co)[:, :oh, :ow] + b
+    d = sliding_window_view(xp, (a, a), axis=(1, 2))[:, ::m, ::m]  # (N, TH, TW, C, a, a)
+    v = np.einsum("ai,ntwcij,bj->abntwc", bt, d, bt).reshape(a * a, n * th * tw, c)
+    prod = v @ winograd_filters(w, m)  # (a², tiles, C_out): one product per position ξ
+    y = np.einsum("pa,abto,qb->pqto", at, prod.reshape(a, a, -1, co), at)  # (m, m, tiles, C_out)
+    y = y.reshape(m, m, n, th, tw, co).transpose(2, 3, 0, 4, 1, 5)  # (N, TH, m, TW, m, C_out)
+    y = y.reshape(n, m * th, m * tw, co)[:, :oh, :ow] + b
     if relu:
         y = np.maximum(y, 0)
     return np.ascontiguousarray(y)
@@ -208,37 +257,168 @@ def _output_transform(m, b, relu, th, tw, oh, ow, yi, off):
 
 
 @jit
-def images_work(h, wd, c, co, pad, group, dtype_like):
-    """One thread's arrays for :func:`images_into` on images (H, W, C_in) to C_out channels,
-    ``group`` images per GEMM: ``xp`` the zero-bordered image (its border is never written,
-    so it serves every image), ``v`` and ``m`` the transformed tiles and their products."""
+def _input_transform4(xp, th, tw, v, off, strip):
+    """F(4×4, 3×3)'s :func:`_input_transform`: ``v[ξ, off + t, :] = (Bᵀ d B)[ξ]`` for the
+    6 × 6 patch ``d`` of ``xp`` (HP, WP, C) under each tile ``t``, ξ = 6·i + j over the 36
+    positions.
+
+    Both passes take Lavin & Gray's ``Bᵀ`` rows from shared sums::
+
+        r0 = 4·d0 − 5·d2 + d4
+        r1 = (d4 − 4·d2) + (d3 − 4·d1)     r2 = (d4 − 4·d2) − (d3 − 4·d1)
+        r3 = (d4 − d2) + 2·(d3 − d1)       r4 = (d4 − d2) − 2·(d3 − d1)
+        r5 = 4·d1 − 5·d3 + d5
+
+    ``Bᵀ d`` is done for a whole row of tiles at once, on the six image rows under it, into
+    ``strip`` (6, WP·C): one loop of WP·C, where a loop per tile column would run over the C
+    channels only and cost more to enter than to run. Then ``(Bᵀ d) B`` for each tile.
+    """
+    hp, wp, c = xp.shape
+    four, five, two = xp.dtype.type(4), xp.dtype.type(5), xp.dtype.type(2)
+    rows = xp.reshape(hp, wp * c)
+    q0, q1, q2, q3, q4, q5 = strip[0], strip[1], strip[2], strip[3], strip[4], strip[5]
+    for ty in range(th):
+        r = 4 * ty
+        d0, d1, d2, d3, d4, d5 = (
+            rows[r],
+            rows[r + 1],
+            rows[r + 2],
+            rows[r + 3],
+            rows[r + 4],
+            rows[r + 5],
+        )
+        for k in range(wp * c):  # Bᵀ d on the strip's columns
+            a, bb = d4[k] - four * d2[k], d3[k] - four * d1[k]
+            e, f = d4[k] - d2[k], two * (d3[k] - d1[k])
+            q0[k] = four * d0[k] - five * d2[k] + d4[k]
+            q1[k] = a + bb
+            q2[k] = a - bb
+            q3[k] = e + f
+            q4[k] = e - f
+            q5[k] = four * d1[k] - five * d3[k] + d5[k]
+        t0 = off + ty * tw
+        for i in range(6):  # (Bᵀ d) B on row i of each tile of the strip: ξ = 6·i + j
+            qi = strip[i]
+            v0, v1, v2, v3, v4, v5 = (
+                v[6 * i],
+                v[6 * i + 1],
+                v[6 * i + 2],
+                v[6 * i + 3],
+                v[6 * i + 4],
+                v[6 * i + 5],
+            )
+            for tx in range(tw):
+                col = 4 * tx * c  # the tile's first column in the strip
+                t = t0 + tx
+                for ch in range(c):
+                    s0, s1, s2 = qi[col + ch], qi[col + c + ch], qi[col + 2 * c + ch]
+                    s3, s4, s5 = qi[col + 3 * c + ch], qi[col + 4 * c + ch], qi[col + 5 * c + ch]
+                    a, bb = s4 - four * s2, s3 - four * s1
+                    e, f = s4 - s2, two * (s3 - s1)
+                    v0[t, ch] = four * s0 - five * s2 + s4
+                    v1[t, ch] = a + bb
+                    v2[t, ch] = a - bb
+                    v3[t, ch] = e + f
+                    v4[t, ch] = e - f
+                    v5[t, ch] = four * s1 - five * s3 + s5
+
+
+@jit
+def _output_transform4(m, b, relu, th, tw, oh, ow, yi, off, half):
+    """F(4×4, 3×3)'s :func:`_output_transform`: ``Aᵀ M A`` per tile from the 36 products
+    ``m`` (36, rows, C_out), through ``half`` (4, 6, C_out), the tile's ``Aᵀ M``; then bias
+    and ReLU. Each pass takes Aᵀ's rows from shared sums (``s = m1 + m2``, ``d = m1 − m2``,
+    ``S = m3 + m4``, ``D = m3 − m4``)::
+
+        o0 = m0 + s + S     o1 = d + 2·D     o2 = s + 4·S     o3 = d + 8·D + m5
+    """
+    co = m.shape[2]
+    zero = b.dtype.type(0)
+    two, four, eight = b.dtype.type(2), b.dtype.type(4), b.dtype.type(8)
+    scratch = np.empty(co, dtype=yi.dtype)
+    for tile in range(th * tw):
+        t = off + tile
+        y0, x0 = 4 * (tile // tw), 4 * (tile % tw)
+        for j in range(6):  # Aᵀ M on column j
+            m0, m1, m2 = m[j, t], m[6 + j, t], m[12 + j, t]
+            m3, m4, m5 = m[18 + j, t], m[24 + j, t], m[30 + j, t]
+            h0, h1, h2, h3 = half[0, j], half[1, j], half[2, j], half[3, j]
+            for o in range(co):
+                s, d = m1[o] + m2[o], m1[o] - m2[o]
+                ss, dd = m3[o] + m4[o], m3[o] - m4[o]
+                h0[o] = m0[o] + s + ss
+                h1[o] = d + two * dd
+                h2[o] = s + four * ss
+                h3[o] = d + eight * dd + m5[o]
+        for i in range(4):  # (Aᵀ M) A on row i: output row y0 + i
+            if y0 + i >= oh:
+                break
+            row = (y0 + i) * ow + x0
+            o0 = yi[row]
+            o1 = yi[row + 1] if x0 + 1 < ow else scratch
+            o2 = yi[row + 2] if x0 + 2 < ow else scratch
+            o3 = yi[row + 3] if x0 + 3 < ow else scratch
+            n0, n1, n2 = half[i, 0], half[i, 1], half[i, 2]
+            n3, n4, n5 = half[i, 3], half[i, 4], half[i, 5]
+            for o in range(co):
+                s, d = n1[o] + n2[o], n1[o] - n2[o]
+                ss, dd = n3[o] + n4[o], n3[o] - n4[o]
+                y_0 = n0[o] + s + ss + b[o]
+                y_1 = d + two * dd + b[o]
+                y_2 = s + four * ss + b[o]
+                y_3 = d + eight * dd + n5[o] + b[o]
+                if relu:
+                    y_0 = y_0 if (y_0 > 0 or y_0 != y_0) else zero
+                    y_1 = y_1 if (y_1 > 0 or y_1 != y_1) else zero
+                    y_2 = y_2 if (y_2 > 0 or y_2 != y_2) else zero
+                    y_3 = y_3 if (y_3 > 0 or y_3 != y_3) else zero
+                o0[o] = y_0
+                o1[o] = y_1
+                o2[o] = y_2
+                o3[o] = y_3
+
+
+@jit
+def images_work(h, wd, c, co, pad, group, m, dtype_like):
+    """One thread's arrays for :func:`images_into` on images (H, W, C_in) to C_out channels
+    by F(m×m, 3×3), ``group`` images per GEMM: ``xp`` the zero-bordered image (its border is
+    never written, so it serves every image), ``v`` and ``prod`` the transformed tiles and
+    their products; for F(4×4), the scratch of :func:`_input_transform4` (``strip``) and
+    :func:`_output_transform4` (``half``)."""
     pt, pb, pl, pr = pad
     oh, ow = h + pt + pb - 2, wd + pl + pr - 2
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    xp = np.zeros((2 * th + 2, 2 * tw + 2, c), dtype=dtype_like.dtype)
-    v = np.empty((16, group * th * tw, c), dtype=dtype_like.dtype)
-    m = np.empty((16, group * th * tw, co), dtype=dtype_like.dtype)
-    return xp, v, m
+    th, tw = (oh + m - 1) // m, (ow + m - 1) // m
+    a2 = (m + 2) * (m + 2)
+    dt = dtype_like.dtype
+    xp = np.zeros((m * th + 2, m * tw + 2, c), dtype=dt)
+    v = np.empty((a2, group * th * tw, c), dtype=dt)
+    prod = np.empty((a2, group * th * tw, co), dtype=dt)
+    four = m == 4
+    strip = np.empty((6 if four else 0, (m * tw + 2) * c), dtype=dt)
+    half = np.empty((4 if four else 0, 6, co), dtype=dt)
+    return xp, v, prod, strip, half
 
 
 @jit
 def _images(x, u, b, pad, relu, group, lo, hi, y, finite):
-    """Images ``lo .. hi - 1`` into ``y`` (N, OH·OW, C_out), ``group`` images per GEMM;
-    ``finite[i]`` is set false, and the image left for the caller, where an input value is
-    NaN or infinite."""
-    work = images_work(x.shape[1], x.shape[2], x.shape[3], u.shape[2], pad, group, x)
+    """Images ``lo .. hi - 1`` into ``y`` (N, OH·OW, C_out), ``group`` images per GEMM, by
+    F(m×m, 3×3) with m from the filters ``u`` (16 or 36 positions); ``finite[i]`` is set
+    false, and the image left for the caller, where an input value is NaN or infinite."""
+    m = 4 if u.shape[0] == 36 else 2
+    work = images_work(x.shape[1], x.shape[2], x.shape[3], u.shape[2], pad, group, m, x)
     images_into(x, u, b, pad, relu, lo, hi, work, y, finite)
 
 
 @jit
 def images_into(x, u, b, pad, relu, lo, hi, work, y, finite):
-    """:func:`_images` with the arrays of :func:`images_work` (its ``group``)."""
+    """:func:`_images` with the arrays of :func:`images_work` (its ``group`` and m)."""
     h, wd, c = x.shape[1:]
     pt, pb, pl, pr = pad
     oh, ow = h + pt + pb - 2, wd + pl + pr - 2
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    m = 4 if u.shape[0] == 36 else 2
+    th, tw = (oh + m - 1) // m, (ow + m - 1) // m
     tiles = th * tw
-    xp, v, m = work
+    xp, v, prod, strip, half = work
     group = v.shape[1] // tiles
     for i0 in range(lo, hi, group):
         i1 = min(i0 + group, hi)
@@ -246,14 +426,20 @@ def images_into(x, u, b, pad, relu, lo, hi, work, y, finite):
         for i in range(i0, i1):
             finite[i] = _pad_image(x[i], pt, pl, xp)
             if finite[i]:
-                _input_transform(xp, th, tw, v, rows)
+                if m == 4:
+                    _input_transform4(xp, th, tw, v, rows, strip)
+                else:
+                    _input_transform(xp, th, tw, v, rows)
                 rows += tiles
-        for k in range(16):
-            gemm(False, False, 1.0, v[k, :rows], u[k], 0.0, m[k, :rows])
+        for k in range(u.shape[0]):
+            gemm(False, False, 1.0, v[k, :rows], u[k], 0.0, prod[k, :rows])
         rows = 0
         for i in range(i0, i1):
             if finite[i]:
-                _output_transform(m, b, relu, th, tw, oh, ow, y[i], rows)
+                if m == 4:
+                    _output_transform4(prod, b, relu, th, tw, oh, ow, y[i], rows, half)
+                else:
+                    _output_transform(prod, b, relu, th, tw, oh, ow, y[i], rows)
                 rows += tiles
 
 
@@ -288,9 +474,10 @@ def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
     finite = np.ones(n, dtype=np.bool_)
     if oh <= 0 or ow <= 0:
         raise ValueError(f"winograd: the 3x3 kernel is larger than the padded input {x.shape}")
-    u = np.ascontiguousarray(winograd_filters(w))
-    tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
-    group = max(1, GROUP_BYTES // (16 * tiles * (c + co) * x.itemsize))
+    m = tile_size(oh, ow)
+    u = np.ascontiguousarray(winograd_filters(w, m))
+    tiles = -(-oh // m) * -(-ow // m)
+    group = max(1, GROUP_BYTES // ((m + 2) ** 2 * tiles * (c + co) * x.itemsize))
     if bounds is None or len(bounds) == 2:
         _images(x, u, b, tuple(pad), relu, group, 0, n, y, finite)
     else:

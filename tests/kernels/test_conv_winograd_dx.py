@@ -1,4 +1,5 @@
-"""The input gradient of a 3×3 stride-1 convolution by Winograd's F(2×2, 3×3) inside the
+"""The input gradient of a 3×3 stride-1 convolution by Winograd (F(2×2, 3×3) or F(4×4, 3×3),
+each forced on every case as well as the one ``tile_size`` picks) inside the
 numba twin's backward pass (``conv._winograd_dx``): against the naive loops and the NumPy
 twin, serial and on threads, one image or several per group, plain and through a max-pool;
 NaN and infinities in the gradient (summed directly, as the NumPy twin); where it applies."""
@@ -13,7 +14,7 @@ from test_conv_kernels import to_nhwc as nhwc
 from test_conv_kernels import tolerance
 
 from fastdl import config
-from fastdl.kernels import conv, conv_pool, pool
+from fastdl.kernels import conv, conv_pool, pool, winograd
 
 pytestmark = pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
 
@@ -52,14 +53,24 @@ def grouping(monkeypatch):
     return use
 
 
+def force_tile(monkeypatch, m):
+    """Make the input gradient use m × m tiles (None: leave ``tile_size``'s pick)."""
+    if m is not None:
+        monkeypatch.setattr(conv, "tile_size", lambda oh, ow: m)
+
+
+@pytest.mark.parametrize("m", [None, 2, 4], ids=["picked", "F2", "F4"])
 @pytest.mark.parametrize("group", list(GROUPINGS))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_input_gradient_matches_naive_and_the_numpy_twin(case, dtype, group, grouping):
+def test_input_gradient_matches_naive_and_the_numpy_twin(case, dtype, group, grouping, m,
+                                                         monkeypatch):  # fmt: skip
+    force_tile(monkeypatch, m)
     x, w, b, pad = make(case, dtype, 0)
     xs, ws = nhwc(x).astype(dtype), hwio(w).astype(dtype)
     u, _, _ = conv._winograd_dx(xs, ws, 1, pad, True)
-    assert u.shape == (16, ws.shape[3], ws.shape[2])  # this path runs
+    side = m or winograd.tile_size(xs.shape[1], xs.shape[2])
+    assert u.shape == ((side + 2) ** 2, ws.shape[3], ws.shape[2])  # this path runs
     y = naive.conv2d(x, w, b, 1, pad)
     dy = np.random.default_rng(1).standard_normal(y.shape)
     dx_e, dw_e, db_e = naive.conv2d_grads(x, w, dy * (y > 0), 1, pad)
@@ -76,10 +87,12 @@ def test_input_gradient_matches_naive_and_the_numpy_twin(case, dtype, group, gro
     np.testing.assert_allclose(db, np_db, rtol=0, atol=tolerance(dtype, np.abs(db_e) + 10))
 
 
+@pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
 @pytest.mark.parametrize("group", list(GROUPINGS))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_through_the_max_pool(dtype, group, grouping):
+def test_through_the_max_pool(dtype, group, grouping, m, monkeypatch):
     """``conv_pool_backward``'s numba twin (the reference CNN's conv2) against its NumPy twin."""
+    force_tile(monkeypatch, m)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 10, 10, 16)).astype(dtype)
     w = (rng.standard_normal((3, 3, 16, 16)) * 0.3).astype(dtype)

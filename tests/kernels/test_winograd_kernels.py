@@ -1,4 +1,5 @@
-"""Three tiers for Winograd's F(2×2, 3×3): naive loops (NCHW) → NumPy twin → numba twin, and
+"""Three tiers for Winograd's F(2×2, 3×3) and F(4×4, 3×3): naive loops (NCHW) → NumPy twin →
+numba twin, each tile size forced on every shape as well as the one ``tile_size`` picks, and
 the convolution's numba twin (which routes 3×3 stride-1 convolutions of many channels here)
 against the im2col twin, on special values too, and a float64 gradient check through it."""
 
@@ -25,6 +26,9 @@ CASES = [
     ("model-conv2", 2, 32, 12, 12, 64, (0, 0, 0, 0)),
 ]
 IDS = [c[0] for c in CASES]
+#: The tile side ``tile_size`` picks for each case's output (fewer products).
+PICKED = {"batch1-even-valid": 4, "odd-out-same": 4, "one-tile": 2, "one-output": 2,
+          "asym-pad": 4, "nonsquare-odd": 2, "model-conv2": 4}  # fmt: skip
 DTYPES = [np.float32, np.float64]
 IMPLS = ["np"] if config.PURE_AT_IMPORT else ["np", "nb"]
 
@@ -52,11 +56,26 @@ def hwio(w):
     return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
 
 
+def force_tile(monkeypatch, m):
+    """Make every Winograd pass use m × m output tiles (None: leave ``tile_size``'s pick)."""
+    if m is not None:
+        monkeypatch.setattr(winograd, "tile_size", lambda oh, ow: m)
+        monkeypatch.setattr(conv, "tile_size", lambda oh, ow: m)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_tile_size_picks_fewer_products(case):
+    _, n, c, h, w, co, (pt, pb, pl, pr) = case
+    assert winograd.tile_size(h + pt + pb - 2, w + pl + pr - 2) == PICKED[case[0]]
+
+
+@pytest.mark.parametrize("m", [None, 2, 4], ids=["picked", "F2", "F4"])
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_matches_naive(case, relu, dtype, impl):
+def test_matches_naive(case, relu, dtype, impl, m, monkeypatch):
+    force_tile(monkeypatch, m)
     x, w, b, pad = make(case, dtype, 0)
     expected = naive.conv2d(x.astype(np.float64), w.astype(np.float64), b, 1, pad)
     magnitude = naive.conv2d(np.abs(x), np.abs(w), np.abs(b), 1, pad)
@@ -71,20 +90,32 @@ def test_matches_naive(case, relu, dtype, impl):
 
 
 @pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twin unavailable in pure mode")
+@pytest.mark.parametrize("m", [None, 2, 4], ids=["picked", "F2", "F4"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_numba_twin_matches_numpy_twin(case, dtype):
+def test_numba_twin_matches_numpy_twin(case, dtype, m, monkeypatch):
+    """The twins agree to the rounding of the transforms: the NumPy twin's einsum and the
+    numba twin's shared sums round differently, by up to about 2e-6 of the sum of the
+    terms' magnitudes in float32 for F(4×4) (whose ``Bᵀ`` and ``Aᵀ`` hold 4, 5 and 8),
+    within the im2col tolerance; float64 to 1e-14 of the largest output."""
+    force_tile(monkeypatch, m)
     x, w, b, pad = make(case, dtype, 1)
     want = winograd.winograd_forward.np(nhwc(x), hwio(w), b, pad, True)
     got = winograd.winograd_forward.nb(nhwc(x), hwio(w), b, pad, True)
-    scale = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(got, want, rtol=0, atol=scale * (1 + np.abs(want).max()))
+    if dtype == np.float32:
+        magnitude = naive.conv2d(np.abs(x), np.abs(w), np.abs(b), 1, pad)
+        atol = tolerance(dtype, magnitude)
+    else:
+        atol = 1e-14 * (1 + np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
 
 
 @pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twin unavailable in pure mode")
-def test_numba_twin_threads_and_image_groups(monkeypatch):
+@pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
+def test_numba_twin_threads_and_image_groups(monkeypatch, m):
     """Blocks of images on threads and several images per product give the same bits as
     one image at a time on one thread."""
+    force_tile(monkeypatch, m)
     x, w, b, pad = make(CASES[4], np.float32, 2)
     xs, ws = nhwc(np.repeat(x, 3, axis=0)), hwio(w)
     one = winograd.winograd_images(xs, ws, b, pad, False)[0]
