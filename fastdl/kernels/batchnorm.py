@@ -185,7 +185,9 @@ def batchnorm_backward_np(x, y, dy, gamma, mean, var, eps, relu, batch_stats, ne
     if not need_dx:
         dx = np.zeros((0, c, b), dtype=x.dtype)
     elif batch_stats:
-        k = gamma * inv_std / m
+        # k in float64, as the numba twin's: a tiny γ/σ must not underflow to 0 before it
+        # meets an infinite bracket (0·inf is NaN where the product is ±inf)
+        k = gamma * inv_std.astype(np.float64) / m
         dx = k[:, None] * (m * dz - dbeta[:, None] - x_hat * dgamma[:, None])
     else:
         dx = dz * (gamma * inv_std)[:, None]

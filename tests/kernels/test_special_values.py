@@ -154,8 +154,8 @@ def test_elementwise_kernels_keep_the_twins_bits(data, dtype, keep):
 @given(data=st.data(), dtype=DTYPES, relu=st.booleans(), planes=st.booleans())
 def test_batch_normalisation(data, dtype, relu, planes):
     """A NaN or an infinity in a channel makes its statistics NaN (mean ±inf or NaN, variance
-    NaN) and so every value of that channel NaN, in both twins; so does one in the incoming
-    gradient, through the sums of the backward pass."""
+    NaN) and so every value of that channel NaN, in both twins; one in the incoming gradient
+    spreads through the sums of the backward pass, to the same NaN and ±inf in both."""
     shape = (3, 4, 5) if planes else (7, 3, 1)  # (A, C, B): planes and rows
     x = data.draw(special(dtype, shape))
     gamma = data.draw(special(dtype, (shape[1],), share=0))
@@ -175,6 +175,28 @@ def test_batch_normalisation(data, dtype, relu, planes):
         args = (x, y, dy, gamma, mean, var, 1e-5, relu, batch_stats, True)
         for g, e in zip(bwd.nb(*args), bwd.np(*args), strict=True):
             alike(g, e)
+
+
+@pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
+def test_batch_normalisation_tiny_gamma_meets_an_infinite_gradient():
+    """Hypothesis's find: γ/σ (7.9e-42 / 3.5e14) underflows in float32 but not in float64.
+    Both twins keep it in float64, so the channel's input gradient is −inf where x̂ > 0 and
+    NaN where the infinite sums cancel, the same in both (the NumPy twin's float32 k was 0,
+    and 0·(−inf) made every entry NaN)."""
+    x = np.full((7, 3, 1), 1e15, np.float32)
+    x[6, 1, 0] = 0
+    gamma = np.array([0, 7.917e-42, 0], np.float32)
+    dy = np.zeros_like(x)
+    dy[0, 1, 0] = np.inf
+    y, mean, var = batchnorm.batchnorm_forward.np(x, gamma, np.zeros(3, np.float32), 1e-5, False)
+    args = (x, y, dy, gamma, mean, var, 1e-5, False, True, True)
+    with np.errstate(invalid="ignore"):
+        want = batchnorm.batchnorm_backward.np(*args)
+    got = batchnorm.batchnorm_backward.nb(*args)
+    for g, e in zip(got, want, strict=True):
+        alike(g, e)
+    channel = want[0][:, 1, 0]
+    assert np.isnan(channel[[0, 6]]).all() and np.isneginf(channel[1:6]).all(), channel
 
 
 @pytest.mark.skipif(config.PURE_AT_IMPORT, reason="numba twins unavailable")
