@@ -37,9 +37,11 @@ shifted rows of the padded image instead (:mod:`fastdl.kernels.conv_planes`); im
 rows would be runs of one to four numbers. The backward pass uses GEMMs for images whose
 gradient is dense, and scatter-AXPYs over the non-zero entries where it is sparse (after
 ReLU and max-pooling typically 3 in 4 entries are zero); both are exact. A 3×3 stride-1
-convolution with enough channels takes its input gradient by Winograd's F(2×2, 3×3) instead,
-as its forward pass (:func:`_winograd_dx`). Weight and bias gradients are summed per thread
-and added up after the parallel loop, in a fixed order.
+convolution with enough channels takes its input gradient by Winograd's F(2×2, 3×3) or
+F(4×4, 3×3) instead, as its forward pass (:func:`_winograd_dx`), and its weight gradient
+too (:func:`_winograd_dw`: the transformed input patches times the transformed tiles of the
+output gradient, for each image whose values are finite). Weight and bias gradients are
+summed per thread and added up after the parallel loop, in a fixed order.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ from fastdl.kernels.winograd import (
     images_into,
     images_work,
     tile_size,
+    weight_grad_add,
+    weight_grad_from_u,
     winograd_filters,
     winograd_images,
 )
@@ -329,18 +333,33 @@ def backward_images(x, w, grad, stride, pad, need_dx, parts, dx):
     """``(dw, db)`` from :func:`_backward_images` on ``parts`` blocks of images, writing
     ``dx``: the driver of this twin and of :mod:`fastdl.kernels.conv_pool`'s."""
     wq = _planes_weights(w, stride)
-    dxw = _winograd_dx(x, w, stride, pad, need_dx)
+    dxw = _winograd_dx(x, w, stride, pad, need_dx) + (_winograd_dw(x, w, stride, pad),)
     with serial_blas():
         if parts == 1:
-            dw2, dwq, db = _conv2d_backward_serial(x, w, wq, dxw, grad, stride, pad, need_dx,
-                                                   SPARSE_MAX_DENSITY, dx)  # fmt: skip
+            dw2, dwq, db, du = _conv2d_backward_serial(x, w, wq, dxw, grad, stride, pad, need_dx,
+                                                       SPARSE_MAX_DENSITY, dx)  # fmt: skip
         else:
-            dw2, dwq, db = _conv2d_backward(x, w, wq, dxw, grad, stride, pad, need_dx, parts,
-                                            SPARSE_MAX_DENSITY, dx)  # fmt: skip
+            dw2, dwq, db, du = _conv2d_backward(x, w, wq, dxw, grad, stride, pad, need_dx, parts,
+                                                SPARSE_MAX_DENSITY, dx)  # fmt: skip
     kh, kw, c, co = w.shape
     if wq.shape[0] > 0:  # the planes' rows (c, i, j) to im2col's (i, j, c)
         dw2 += dwq.reshape(c, kh, kw, co).transpose(1, 2, 0, 3).reshape(-1, co)
+    if du.shape[0] > 0:  # the images whose weight gradient went by Winograd
+        dw2 += weight_grad_from_u(du).reshape(-1, co)
     return dw2.reshape(kh, kw, c, co), db
+
+
+def _winograd_dw(x, w, stride, pad):
+    """The tile side m of F(m×m, 3×3) for the weight gradient of a 3×3 stride-1 convolution
+    with at least ``WINOGRAD_MIN_C_IN`` input and output channels
+    (:func:`~fastdl.kernels.winograd.weight_grad_add`, per image whose input and output
+    gradient are finite), 0 otherwise."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    if not (kh == kw == 3 and stride == 1 and min(c, co) >= WINOGRAD_MIN_C_IN):
+        return 0
+    oh, ow = h + pad[0] + pad[1] - 2, wd + pad[2] + pad[3] - 2
+    return tile_size(oh, ow) if oh > 0 and ow > 0 else 0
 
 
 def _winograd_dx(x, w, stride, pad, need_dx):
@@ -380,7 +399,7 @@ def _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 
     empty, ``dx`` is made by Winograd's F(2×2, 3×3) from groups of images' ``dz``.
     """
     y, g, idx, relu = grad
-    u, pad2, group = dxw
+    u, pad2, group, dw_m = dxw
     by_winograd = need_dx and u.shape[0] > 0
     work = _image_work(x, w, wq, pad, y.shape[1], need_dx and not by_winograd)
     pooled = idx.shape[0] > 0
@@ -396,13 +415,25 @@ def _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 
     finite = np.ones(group, dtype=np.bool_)
     no_bias = np.zeros(c, dtype=x.dtype)
     direct_dx = need_dx and not by_winograd
+    if dw_m > 0:  # one image's transforms for the weight gradient by Winograd
+        dw_work = images_work(h, wd, c, co, pad, 1, dw_m, x)
+    else:  # (empty)
+        dw_work = images_work(2, 2, 0, 0, (0, 0, 0, 0), 1, 2, x)
+    zero_row = np.zeros(co, dtype=x.dtype)
+    dz_i = work[3]
     q = 0
     for i in range(lo, hi):
         if pooled:
-            nnz = _unpool_relu_grad(y[i], g[i], idx[i], work[3])
+            nnz = _unpool_relu_grad(y[i], g[i], idx[i], dz_i)
         else:
-            nnz = _relu_grad(y[i], g[i], relu, work[3])
-        _image_backward(x, w, stride, pad, direct_dx, sparse_density, i, nnz, work, acc, dx)
+            nnz = _relu_grad(y[i], g[i], relu, dz_i)
+        wino_dw = dw_m > 0 and nnz > 0 and _all_finite(x[i].reshape(-1))
+        wino_dw = wino_dw and _all_finite(dz_i.reshape(-1))
+        _image_backward(x, w, stride, pad, direct_dx, not wino_dw, sparse_density, i, nnz, work,
+                        acc, dx)  # fmt: skip
+        if wino_dw:
+            weight_grad_add(x[i : i + 1], dz_i.reshape(1, dz_i.shape[0], co), pad, 1, dw_work,
+                            zero_row, acc[4])  # fmt: skip
         if by_winograd:
             dzs[q] = work[3]
             q += 1
@@ -476,11 +507,13 @@ def _image_work(x, w, wq, pad, p, need_dcol):
 
 
 @jit
-def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, acc, dx):
+def _image_backward(x, w, stride, pad, need_dx, need_dw, sparse_density, i, nnz, work, acc, dx):
     """Image ``i``'s share of the gradients from ``dz`` (its gradient before the ReLU, with
-    ``nnz`` non-zeros, in ``work``): adds into ``acc``'s partial sums, writes ``dx[i]``."""
+    ``nnz`` non-zeros, in ``work``): adds into ``acc``'s partial sums, writes ``dx[i]``;
+    without ``need_dw``, only the bias gradient and ``dx`` (the weight gradient goes by
+    Winograd)."""
     wt, col, dcol, dz, finite_w, wq, planes = work
-    dw_dense, dw_sparse, db, dw_planes = acc
+    dw_dense, dw_sparse, db, dw_planes, _ = acc
     h, wd, c = x.shape[1:]
     kh, kw, _, co = w.shape
     pt, pb, pl, pr = pad
@@ -494,6 +527,11 @@ def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, ac
     for r in range(p):
         for o in range(co):
             db[o] += dz[r, o]
+    if not need_dw:
+        if need_dx:
+            gemm(False, False, 1.0, dz, wt, 0.0, dcol)
+            col2im_image(dcol, kh, kw, stride, pt, pl, oh, ow, dx[i])
+        return
     if wq.shape[0] > 0 and nnz > sparse_density * p * co:
         dxi = dx[i] if need_dx else x[i]  # (x[i] is not written without need_dx)
         planes_backward_image(x[i], wq, dz, kh, kw, pad, need_dx, False, planes, dw_planes, dxi)
@@ -513,9 +551,9 @@ def _image_backward(x, w, stride, pad, need_dx, sparse_density, i, nnz, work, ac
 def _backward_chunk(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, partials, dx,
                     chunks, ch):  # fmt: skip
     """Block ``ch`` of the backward pass, summing into its own ``[ch]`` of ``partials``."""
-    dw_dense, dw_sparse, db, dw_planes = partials
+    dw_dense, dw_sparse, db, dw_planes, du = partials
     lo, hi = chunk_bounds(x.shape[0], chunks, ch)
-    acc = (dw_dense[ch], dw_sparse[ch], db[ch], dw_planes[ch])
+    acc = (dw_dense[ch], dw_sparse[ch], db[ch], dw_planes[ch], du[ch])
     _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, lo, hi, acc,
                      dx)  # fmt: skip
 
@@ -524,26 +562,31 @@ def _conv2d_backward(x, w, wq, dxw, grad, stride, pad, need_dx, parts, sparse_de
     """Parallel backward pass: each thread runs :func:`_backward_images` on its block of
     images (:func:`run_chunks`), summing into its own partial gradients; returns ``dw2``
     (K, C_out) with rows in im2col's order, ``dwq`` (K, C_out) with rows in the planes'
-    order (zeros unless ``wq`` is not empty), and ``db``."""
+    order (zeros unless ``wq`` is not empty), ``db``, and ``du`` ((m + 2)², C_in, C_out) the
+    Winograd images' ``∂L/∂U`` (empty unless ``dxw``'s last entry m is not 0)."""
     kh, kw, c, co = w.shape
     k = kh * kw * c
+    a2 = (dxw[3] + 2) ** 2 if dxw[3] > 0 else 0
     partials = (
         np.zeros((parts, k, co), dtype=x.dtype),  # per-thread sums, added up below
         np.zeros((parts, co, k), dtype=x.dtype),
         np.zeros((parts, co), dtype=x.dtype),
         np.zeros((parts, k, co), dtype=x.dtype),
+        np.zeros((parts, a2, c, co), dtype=x.dtype),
     )
     run_chunks(_backward_chunk, parts, x, w, wq, dxw, grad, stride, pad, need_dx,
                sparse_density, partials, dx)  # fmt: skip
     dw2 = np.zeros((k, co), dtype=x.dtype)
     dwq = np.zeros((k, co), dtype=x.dtype)
     db = np.zeros(co, dtype=x.dtype)
+    du = np.zeros((a2, c, co), dtype=x.dtype)
     for t in range(parts):  # in a fixed order: the same sums for the same thread count
         dw2 += partials[0][t]
         dw2 += partials[1][t].T
         db += partials[2][t]
         dwq += partials[3][t]
-    return dw2, dwq, db
+        du += partials[4][t]
+    return dw2, dwq, db, du
 
 
 @jit
@@ -553,14 +596,16 @@ def _conv2d_backward_serial(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_de
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     k = kh * kw * c
+    a2 = (dxw[3] + 2) ** 2 if dxw[3] > 0 else 0
     acc = (
         np.zeros((k, co), dtype=x.dtype),
         np.zeros((co, k), dtype=x.dtype),
         np.zeros(co, dtype=x.dtype),
         np.zeros((k, co), dtype=x.dtype),
+        np.zeros((a2, c, co), dtype=x.dtype),
     )
     _backward_images(x, w, wq, dxw, grad, stride, pad, need_dx, sparse_density, 0, n, acc, dx)
-    return acc[0] + acc[1].T, acc[3], acc[2]
+    return acc[0] + acc[1].T, acc[3], acc[2], acc[4]
 
 
 #: The staged twins multiply groups of images at once, as many as keep one group's patch

@@ -64,6 +64,9 @@ __all__ = [
     "images_work",
     "images_into",
     "winograd_filters",
+    "winograd_weight_grad_np",
+    "weight_grad_add",
+    "weight_grad_from_u",
     "tile_size",
     "TRANSFORMS",
     "BT",
@@ -376,6 +379,154 @@ def _output_transform4(m, b, relu, th, tw, oh, ow, yi, off, half):
                 o1[o] = y_1
                 o2[o] = y_2
                 o3[o] = y_3
+
+
+def winograd_weight_grad_np(x, dz, pad):
+    """The weight gradient of a 3×3 stride-1 convolution by F(m×m, 3×3), m =
+    :func:`tile_size` (NumPy twin).
+
+    The forward pass is linear in each transformed kernel ``U = G g Gᵀ``, so with ``Z`` the
+    transform ``A dY Aᵀ`` of each output tile's gradient ``dY`` (m × m, zeros beyond the
+    output) and ``V = Bᵀ d B`` the forward pass's transformed input patches::
+
+        ∂L/∂U[ξ] = Σ_tiles V[ξ]ᵀ Z[ξ]      (C_in, C_out) for each of the (m + 2)² positions ξ
+        ∂L/∂g    = Gᵀ (∂L/∂U) G
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C_in)
+    dz : ndarray, shape (N, OH, OW, C_out)
+        The gradient of the convolution's output before bias and ReLU.
+    pad : tuple of 4 int
+
+    Returns
+    -------
+    dw : ndarray, shape (3, 3, C_in, C_out), dtype of ``x``
+    """
+    n, h, wd, c = x.shape
+    co = dz.shape[3]
+    pt, pb, pl, pr = pad
+    oh, ow = h + pt + pb - 2, wd + pl + pr - 2
+    m = tile_size(oh, ow)
+    a = m + 2
+    th, tw = _tiles(oh, ow, m)
+    bt, g, at = (t.astype(x.dtype) for t in TRANSFORMS[m])
+    xp = np.zeros((n, m * th + 2, m * tw + 2, c), dtype=x.dtype)
+    xp[:, pt : pt + h, pl : pl + wd] = x
+    d = sliding_window_view(xp, (a, a), axis=(1, 2))[:, ::m, ::m]  # (N, TH, TW, C, a, a)
+    v = np.einsum("ai,ntwcij,bj->abntwc", bt, d, bt).reshape(a * a, n * th * tw, c)
+    dzp = np.zeros((n, m * th, m * tw, co), dtype=x.dtype)
+    dzp[:, :oh, :ow] = dz
+    tiles = dzp.reshape(n, th, m, tw, m, co)  # dY of each tile: (N, TH, i, TW, j, C_out)
+    z = np.einsum("ip,ntiwjo,jq->pqntwo", at, tiles, at).reshape(a * a, n * th * tw, co)
+    du = np.matmul(v.transpose(0, 2, 1), z)  # (a², C_in, C_out): ∂L/∂U
+    return np.einsum("ai,abco,bj->ijco", g, du.reshape(a, a, c, co), g)
+
+
+@jit
+def _grad_transform(dz, th, tw, oh, ow, z, off, zero_row):
+    """F(2×2, 3×3)'s ``z[ξ, off + t, :] = (A dY Aᵀ)[ξ]`` for each tile's output gradient
+    ``dY`` (2 × 2 rows of ``dz`` (OH·OW, C_out); ``zero_row`` beyond the output). ``A`` is
+    ``Aᵀ``'s transpose: ``(A y) = (y0, y0 + y1, y0 − y1, −y1)``."""
+    co = dz.shape[1]
+    for tile in range(th * tw):
+        t = off + tile
+        y0, x0 = 2 * (tile // tw), 2 * (tile % tw)
+        for j in range(2):  # A dY on column j of the tile, into rows ξ = 4·p + j
+            col = x0 + j
+            r0 = dz[y0 * ow + col] if col < ow else zero_row
+            r1 = dz[(y0 + 1) * ow + col] if (col < ow and y0 + 1 < oh) else zero_row
+            q0, q1, q2, q3 = z[j, t], z[4 + j, t], z[8 + j, t], z[12 + j, t]
+            for o in range(co):
+                q0[o] = r0[o]
+                q1[o] = r0[o] + r1[o]
+                q2[o] = r0[o] - r1[o]
+                q3[o] = -r1[o]
+        for p in range(4):  # (A dY) Aᵀ on row p, in place: columns 0 and 1 to 0 … 3
+            q0, q1, q2, q3 = z[4 * p, t], z[4 * p + 1, t], z[4 * p + 2, t], z[4 * p + 3, t]
+            for o in range(co):
+                s0, s1 = q0[o], q1[o]
+                q1[o] = s0 + s1
+                q2[o] = s0 - s1
+                q3[o] = -s1
+
+
+@jit
+def _grad_transform4(dz, th, tw, oh, ow, z, off, zero_row):
+    """F(4×4, 3×3)'s :func:`_grad_transform`: ``A y = (y0, y0 + y1 + y2 + y3,
+    y0 − y1 + y2 − y3, y0 + 2·y1 + 4·y2 + 8·y3, y0 − 2·y1 + 4·y2 − 8·y3, y3)``."""
+    co = dz.shape[1]
+    two, four, eight = z.dtype.type(2), z.dtype.type(4), z.dtype.type(8)
+    for tile in range(th * tw):
+        t = off + tile
+        y0, x0 = 4 * (tile // tw), 4 * (tile % tw)
+        for j in range(4):  # A dY on column j of the tile, into rows ξ = 6·p + j
+            col = x0 + j
+            inside = col < ow
+            r0 = dz[y0 * ow + col] if inside else zero_row
+            r1 = dz[(y0 + 1) * ow + col] if (inside and y0 + 1 < oh) else zero_row
+            r2 = dz[(y0 + 2) * ow + col] if (inside and y0 + 2 < oh) else zero_row
+            r3 = dz[(y0 + 3) * ow + col] if (inside and y0 + 3 < oh) else zero_row
+            q0, q1, q2 = z[j, t], z[6 + j, t], z[12 + j, t]
+            q3, q4, q5 = z[18 + j, t], z[24 + j, t], z[30 + j, t]
+            for o in range(co):
+                e, f = r0[o] + r2[o], r1[o] + r3[o]
+                e4, f2 = r0[o] + four * r2[o], two * r1[o] + eight * r3[o]
+                q0[o] = r0[o]
+                q1[o] = e + f
+                q2[o] = e - f
+                q3[o] = e4 + f2
+                q4[o] = e4 - f2
+                q5[o] = r3[o]
+        for p in range(6):  # (A dY) Aᵀ on row p, in place: columns 0 … 3 to 0 … 5
+            q0, q1, q2 = z[6 * p, t], z[6 * p + 1, t], z[6 * p + 2, t]
+            q3, q4, q5 = z[6 * p + 3, t], z[6 * p + 4, t], z[6 * p + 5, t]
+            for o in range(co):
+                s0, s1, s2, s3 = q0[o], q1[o], q2[o], q3[o]
+                e, f = s0 + s2, s1 + s3
+                e4, f2 = s0 + four * s2, two * s1 + eight * s3
+                q1[o] = e + f
+                q2[o] = e - f
+                q3[o] = e4 + f2
+                q4[o] = e4 - f2
+                q5[o] = s3
+
+
+@jit
+def weight_grad_add(x, dz, pad, count, work, zero_row, du):
+    """Add the ``count`` images of ``x`` (count, H, W, C_in) and their output gradients
+    ``dz`` (count, OH·OW, C_out) into ``du`` (a², C_in, C_out), ``∂L/∂U`` of
+    :func:`winograd_weight_grad_np`: both transforms into :func:`images_work`'s ``v`` and
+    ``prod`` (which must hold ``count`` images), then one GEMM per position ξ. The images
+    must be finite (the caller checks: a NaN or an infinity would spread over its tiles)."""
+    h, wd, c = x.shape[1:]
+    pt, pb, pl, pr = pad
+    oh, ow = h + pt + pb - 2, wd + pl + pr - 2
+    xp, v, prod, strip, half = work
+    a2 = v.shape[0]
+    m = 4 if a2 == 36 else 2
+    th, tw = (oh + m - 1) // m, (ow + m - 1) // m
+    tiles = th * tw
+    for i in range(count):
+        _pad_image(x[i], pt, pl, xp)
+        if m == 4:
+            _input_transform4(xp, th, tw, v, i * tiles, strip)
+            _grad_transform4(dz[i], th, tw, oh, ow, prod, i * tiles, zero_row)
+        else:
+            _input_transform(xp, th, tw, v, i * tiles)
+            _grad_transform(dz[i], th, tw, oh, ow, prod, i * tiles, zero_row)
+    rows = count * tiles
+    for k in range(a2):
+        gemm(True, False, 1.0, v[k, :rows], prod[k, :rows], 1.0, du[k])
+
+
+def weight_grad_from_u(du: np.ndarray) -> np.ndarray:
+    """``Gᵀ (∂L/∂U) G``: ``du`` (a², C_in, C_out) → the weight gradient (3, 3, C_in, C_out),
+    in float64 and rounded once."""
+    a = int(round(du.shape[0] ** 0.5))
+    g = TRANSFORMS[a - 2][1]
+    du4 = du.reshape(a, a, *du.shape[1:]).astype(np.float64)
+    return np.einsum("ai,abco,bj->ijco", g, du4, g).astype(du.dtype)
 
 
 @jit
