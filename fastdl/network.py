@@ -8,6 +8,7 @@ import numpy as np
 
 from fastdl import config
 from fastdl._checks import native, positive_int
+from fastdl.kernels import _recycle as recycle
 from fastdl.layers.base import Layer, carried_states, restore_states
 from fastdl.layers.pool import backward_through_pool, pooled_after
 from fastdl.losses import Loss
@@ -229,10 +230,21 @@ class NeuralNetwork:
         ndarray, shape (N, ...) as the last layer gives
         """
         x = self._prepare_input(x)
+        self._release_last_pass()
         with config.compute():
             for layer in self.layers:
                 x = layer.forward(x, inference)
+        if inference:  # no backward pass follows: the last pass's arrays not reused can go
+            recycle.trim()
         return x
+
+    def _release_last_pass(self) -> None:
+        """Drop the last pass's large arrays (:data:`RELEASE_MIN_BYTES`) before a new pass
+        makes its own, so the two are never held at once (and the very large ones, kept by
+        :mod:`fastdl.kernels._recycle`, are free to be reused by this pass)."""
+        for layer in self.layers:
+            layer.release(min_bytes=RELEASE_MIN_BYTES)
+        self.loss.release(min_bytes=RELEASE_MIN_BYTES)
 
     def backward(self, loss_grad: np.ndarray, after_layer=None) -> None:
         """Send ``loss_grad`` (d loss / d output) back through every layer.
@@ -258,6 +270,7 @@ class NeuralNetwork:
                 if after_layer is not None:
                     for layer in reversed(done):
                         after_layer(layer)
+        recycle.trim()  # the last step's arrays that this one did not take again
 
     def train_batch(self, x: np.ndarray, y: np.ndarray, after_layer=None) -> float:
         """Forward, loss and backward on one batch; returns the loss. Parameters are unchanged
@@ -278,9 +291,7 @@ class NeuralNetwork:
             raise ValueError(
                 f"NeuralNetwork.train_batch: x has {len(x)} examples but y has {len(y)}"
             )
-        for layer in self.layers:  # the last step's large activations and gradients
-            layer.release(min_bytes=RELEASE_MIN_BYTES)
-        self.loss.release(min_bytes=RELEASE_MIN_BYTES)
+        self._release_last_pass()  # the last step's large activations and gradients
         state = self.rng.bit_generator.state
         fresh = [layer for layer in self.layers if layer.first]
         carried = carried_states(self.layers)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastdl import config
+from fastdl.kernels import _recycle as recycle
 from fastdl.kernels._blas import gemm, serial_blas
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._threads import chunk_bounds, run_chunks
@@ -198,7 +199,7 @@ def conv2d_forward_nb(x, w, b, stride, pad, relu):
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     oh, ow = output_size(h, wd, kh, kw, stride, pad)
-    y = np.empty((n, oh * ow, co), dtype=x.dtype)  # numpy's allocator: huge pages when large
+    y = recycle.empty((n, oh * ow, co), x.dtype)  # kept and reused when very large
     parts = _parts(n, 2 * n * oh * ow * co * kh * kw * c)
     winograd = kh == kw == 3 and stride == 1 and c >= WINOGRAD_MIN_C_IN and oh * ow > 0
     if winograd and _all_finite(w.reshape(-1)):

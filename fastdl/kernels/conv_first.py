@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recycle as recycle
 from fastdl.kernels import conv
 from fastdl.kernels._activation_rows import tanh_inplace
 from fastdl.kernels._blas import serial_blas
@@ -117,7 +118,7 @@ def conv2d_first_forward_nb(x, w, b, pad, relu, tanh=False):
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     oh, ow = output_size(h, wd, kh, kw, 1, pad)
-    y = np.empty((n, co, oh * ow), dtype=x.dtype)
+    y = recycle.empty((n, co, oh * ow), x.dtype)  # kept and reused when very large
     parts = conv._parts(n, 2 * n * oh * ow * co * kh * kw * c)
     fused = tanh and x.dtype == np.float32
     with serial_blas():

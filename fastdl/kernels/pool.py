@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recycle as recycle
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._threads import chunk_bounds, n_chunks, run_chunks
 
@@ -127,13 +128,14 @@ def maxpool_forward_nb(x, size, stride, need_idx=True):
     """numba twin of :func:`maxpool_forward_np`: same contract, one block of images per thread.
 
     Each image is pooled channels-last into a small buffer (vectorised over channels), then
-    written out in NCHW order while it is still in cache. The outputs are allocated by numpy
-    (whose allocator asks for huge pages for large arrays, which makes first writes faster).
+    written out in NCHW order while it is still in cache. The outputs come from
+    :func:`fastdl.kernels._recycle.empty` (numpy's allocator, which asks for huge pages for
+    large arrays; the very large ones kept and reused from pass to pass).
     """
     n, h, w, c = x.shape
     oh, ow = pool_output_size(h, w, size, stride)
-    y = np.empty((n, c, oh * ow), dtype=x.dtype)
-    idx = np.empty((n if need_idx else 0, c, oh * ow), dtype=np.int32)
+    y = recycle.empty((n, c, oh * ow), x.dtype)  # kept and reused when very large
+    idx = recycle.empty((n if need_idx else 0, c, oh * ow), np.int32)
     if x.size < SERIAL_MAX_SIZE:
         _pool_images(x, size, stride, 0, n, y, idx)
     else:
