@@ -10,7 +10,12 @@ from fastdl import config
 from fastdl._checks import native, positive_int
 from fastdl.kernels import _recycle as recycle
 from fastdl.layers.base import Layer, carried_states, restore_states
-from fastdl.layers.pool import backward_through_pool, pooled_after
+from fastdl.layers.pool import (
+    backward_through_pool,
+    forward_through_pool,
+    pooled_after,
+    pools_in_one_pass,
+)
 from fastdl.losses import Loss
 from fastdl.ops.base import Operation
 
@@ -231,9 +236,17 @@ class NeuralNetwork:
         """
         x = self._prepare_input(x)
         self._release_last_pass()
+        layers = self.layers
         with config.compute():
-            for layer in self.layers:
-                x = layer.forward(x, inference)
+            i = 0
+            while i < len(layers):
+                if inference and i + 1 < len(layers) and pools_in_one_pass(*layers[i : i + 2]):
+                    # a convolution with ReLU and its max-pool in one pass (see layers.pool)
+                    x = forward_through_pool(layers[i], layers[i + 1], x)
+                    i += 2
+                else:
+                    x = layers[i].forward(x, inference)
+                    i += 1
         if inference:  # no backward pass follows: the last pass's arrays not reused can go
             recycle.trim()
         return x

@@ -196,6 +196,16 @@ def _blocks(n, parts):
 
 def conv2d_forward_nb(x, w, b, stride, pad, relu):
     """numba twin of :func:`conv2d_forward_np`: same contract, per-image fused loops."""
+    return forward_images(x, w, b, stride, pad, relu)[0]
+
+
+def forward_images(x, w, b, stride, pad, relu, pool=(0, 0), yp=None):
+    """``(y, pooled)``: the forward pass of this twin and of
+    :mod:`fastdl.kernels.conv_pool`'s. With ``yp`` (N, C_out, PH·PW), a convolution by
+    Winograd also writes the max-pool of its output (window and stride ``pool``) into
+    ``yp``, a group of images at a time while their output is in cache; ``pooled`` (N,)
+    bool marks the images whose pool it wrote (none off that path, nor those summed
+    directly)."""
     n, h, wd, c = x.shape
     kh, kw, _, co = w.shape
     oh, ow = output_size(h, wd, kh, kw, stride, pad)
@@ -204,19 +214,20 @@ def conv2d_forward_nb(x, w, b, stride, pad, relu):
     winograd = kh == kw == 3 and stride == 1 and c >= WINOGRAD_MIN_C_IN and oh * ow > 0
     if winograd and _all_finite(w.reshape(-1)):
         with serial_blas():
-            _, finite = winograd_images(x, w, b, pad, relu, _blocks(n, parts), y)
+            _, finite = winograd_images(x, w, b, pad, relu, _blocks(n, parts), y, pool, yp)
             no_planes = NO_PLANES.astype(x.dtype)
             for i in np.flatnonzero(~finite):  # NaN or inf in the image: summed directly,
                 one = slice(i, i + 1)  # so it reaches only the outputs that see it
                 _conv2d_forward_serial(x[one], w, b, stride, pad, relu, no_planes, y[one])
-        return y.reshape(n, oh, ow, co)
+        pooled = finite if yp is not None else np.zeros(n, dtype=np.bool_)
+        return y.reshape(n, oh, ow, co), pooled
     wq = _planes_weights(w, stride)
     with serial_blas():
         if parts == 1:
             _conv2d_forward_serial(x, w, b, stride, pad, relu, wq, y)
         else:
             _conv2d_forward(x, w, b, stride, pad, relu, wq, parts, y)
-    return y.reshape(n, oh, ow, co)
+    return y.reshape(n, oh, ow, co), np.zeros(n, dtype=np.bool_)
 
 
 def _parts(n: int, flops: int) -> int:

@@ -1,4 +1,5 @@
-"""Backward through a convolution with ReLU and the max-pooling after it, in one pass.
+"""A convolution with ReLU and the max-pooling after it, in one pass: backward, and forward
+for inference.
 
 Differentiated one operation at a time, as in the book, a convolution with ReLU followed by
 max-pooling (the reference CNN's conv2 → pool) takes two steps: the pool sends each window's
@@ -11,6 +12,11 @@ convolution's per-image backward pass (:mod:`fastdl.kernels.conv`), so the dense
 of the whole batch is never made (9.4 MB for the reference CNN at batch 64, the largest
 array of its backward pass). The sums are the same, in the same order: the result is the
 same to the bit as the two compiled twins in turn.
+
+An inference pass runs the two forward passes together (:func:`conv_pool_forward`): a
+convolution by Winograd max-pools each group of images while their output is in cache,
+where the pool on its own reads the whole output back from memory (147 MB for the
+reference CNN's 1,000 images).
 
 Shapes, in the notation of :mod:`fastdl.kernels.conv` and :mod:`fastdl.kernels.pool`
 (F the window, S_p its stride; the pooled output is PH × PW)::
@@ -26,11 +32,70 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastdl.kernels import _recycle as recycle
 from fastdl.kernels._jit import pair
-from fastdl.kernels.conv import _parts, backward_images, conv2d_backward_np, conv2d_backward_st
-from fastdl.kernels.pool import maxpool_backward_nb, maxpool_backward_np
+from fastdl.kernels.conv import (
+    _parts,
+    backward_images,
+    conv2d_backward_np,
+    conv2d_backward_st,
+    conv2d_forward_np,
+    forward_images,
+)
+from fastdl.kernels.im2col import output_size
+from fastdl.kernels.pool import (
+    maxpool_backward_nb,
+    maxpool_backward_np,
+    maxpool_forward_nb,
+    maxpool_forward_np,
+    pool_output_size,
+)
 
-__all__ = ["conv_pool_backward"]
+__all__ = ["conv_pool_forward", "conv_pool_backward"]
+
+
+def conv_pool_forward_np(x, w, b, stride, pad, size, pool_stride):
+    """A convolution with ReLU and the max-pooling of its output, for an inference pass
+    (no argmax indices): the two twins in turn (NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C_in), C-contiguous
+    w : ndarray, shape (KH, KW, C_in, C_out)
+    b : ndarray, shape (C_out,)
+    stride, pad
+        The convolution's, as :func:`~fastdl.kernels.conv.conv2d_forward` takes them.
+    size, pool_stride : int
+        The pool's window F and stride.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C_out)
+        The convolution's output, after the ReLU.
+    yp : ndarray, shape (N, C_out, PH, PW), C-contiguous
+        Its max-pool, as :func:`~fastdl.kernels.pool.maxpool_forward` gives it.
+    """
+    y = conv2d_forward_np(x, w, b, stride, pad, True)
+    return y, maxpool_forward_np(y, size, pool_stride, need_idx=False)[0]
+
+
+def conv_pool_forward_nb(x, w, b, stride, pad, size, pool_stride):
+    """numba twin of :func:`conv_pool_forward_np`: a convolution by Winograd pools each
+    group of images while their output is in cache (the reference CNN's conv2 and pool of
+    an inference pass); the others are pooled after. The same bits as the two compiled
+    twins in turn."""
+    n, h, wd, _ = x.shape
+    kh, kw, _, co = w.shape
+    oh, ow = output_size(h, wd, kh, kw, stride, pad)
+    ph, pw = pool_output_size(oh, ow, size, pool_stride)
+    yp = recycle.empty((n, co, ph * pw), x.dtype)  # kept and reused when very large
+    y, pooled = forward_images(x, w, b, stride, pad, True, (size, pool_stride), yp)
+    if not pooled.any():
+        return y, maxpool_forward_nb(y, size, pool_stride, need_idx=False)[0]
+    for i in np.flatnonzero(~pooled):  # the images summed directly
+        one = maxpool_forward_nb(y[i : i + 1], size, pool_stride, need_idx=False)[0]
+        yp[i] = one.reshape(co, ph * pw)
+    return y, yp.reshape(n, co, ph, pw)
 
 
 def conv_pool_backward_np(x, w, y, dyp, idx, stride, pad, size, pool_stride, need_dx):
@@ -79,4 +144,5 @@ def conv_pool_backward_st(x, w, y, dyp, idx, stride, pad, size, pool_stride, nee
     return conv2d_backward_st(x, w, y, dy, stride, pad, True, need_dx)
 
 
+conv_pool_forward = pair(conv_pool_forward_np, conv_pool_forward_nb)
 conv_pool_backward = pair(conv_pool_backward_np, conv_pool_backward_nb, conv_pool_backward_st)

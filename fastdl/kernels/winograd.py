@@ -57,6 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from fastdl.kernels._blas import gemm
 from fastdl.kernels._jit import jit, pair
 from fastdl.kernels._threads import run_chunks
+from fastdl.kernels.pool import _pool_images
 
 __all__ = [
     "winograd_forward",
@@ -554,13 +555,27 @@ def images_work(h, wd, c, co, pad, group, m, dtype_like):
 
 
 @jit
-def _images(x, u, b, pad, relu, group, lo, hi, y, finite):
+def _images(x, u, b, pad, relu, group, lo, hi, y, finite, pool, yp):
     """Images ``lo .. hi - 1`` into ``y`` (N, OH·OW, C_out), ``group`` images per GEMM, by
     F(m×m, 3×3) with m from the filters ``u`` (16 or 36 positions); ``finite[i]`` is set
-    false, and the image left for the caller, where an input value is NaN or infinite."""
+    false, and the image left for the caller, where an input value is NaN or infinite.
+
+    With ``yp`` not empty, each group's max-pool (window and stride ``pool``) goes into
+    ``yp`` (N, C_out, PH·PW) while the group's output is in cache (the pool of an image left
+    for the caller is left too)."""
     m = 4 if u.shape[0] == 36 else 2
-    work = images_work(x.shape[1], x.shape[2], x.shape[3], u.shape[2], pad, group, m, x)
-    images_into(x, u, b, pad, relu, lo, hi, work, y, finite)
+    h, wd, c = x.shape[1:]
+    work = images_work(h, wd, c, u.shape[2], pad, group, m, x)
+    if yp.shape[0] == 0:
+        images_into(x, u, b, pad, relu, lo, hi, work, y, finite)
+        return
+    pt, pb, pl, pr = pad
+    y4 = y.reshape(y.shape[0], h + pt + pb - 2, wd + pl + pr - 2, y.shape[2])
+    no_idx = np.empty((0, yp.shape[1], yp.shape[2]), dtype=np.int32)
+    for i0 in range(lo, hi, group):
+        i1 = min(i0 + group, hi)
+        images_into(x, u, b, pad, relu, i0, i1, work, y, finite)
+        _pool_images(y4, pool[0], pool[1], i0, i1, yp, no_idx)
 
 
 @jit
@@ -598,12 +613,12 @@ def images_into(x, u, b, pad, relu, lo, hi, work, y, finite):
 
 
 @jit
-def _images_chunk(x, u, b, pad, relu, group, bounds, y, finite, chunks, ch):
+def _images_chunk(x, u, b, pad, relu, group, bounds, y, finite, pool, yp, chunks, ch):
     """Thread ``ch``'s images, ``bounds[ch] .. bounds[ch + 1] - 1`` (:func:`run_chunks`)."""
-    _images(x, u, b, pad, relu, group, bounds[ch], bounds[ch + 1], y, finite)
+    _images(x, u, b, pad, relu, group, bounds[ch], bounds[ch + 1], y, finite, pool, yp)
 
 
-def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
+def winograd_images(x, w, b, pad, relu, bounds=None, y=None, pool=(0, 0), yp=None):
     """The compiled forward pass that :func:`winograd_forward_nb` and the convolution's
     numba twin call.
 
@@ -611,7 +626,8 @@ def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
     input channels), 16 single-threaded GEMMs, transform back with bias and ReLU while the
     products are in cache. Thread ``t`` takes images ``bounds[t] .. bounds[t + 1] - 1``
     (default: all on the calling thread). Images with a NaN or infinite input are left
-    unwritten in ``y`` and reported.
+    unwritten in ``y`` and reported. With ``yp`` (N, C_out, PH·PW), also the max-pool of the
+    output (window and stride ``pool``), group by group while it is in cache.
 
     Returns
     -------
@@ -632,11 +648,14 @@ def winograd_images(x, w, b, pad, relu, bounds=None, y=None):
     u = np.ascontiguousarray(winograd_filters(w, m))
     tiles = -(-oh // m) * -(-ow // m)
     group = max(1, GROUP_BYTES // ((m + 2) ** 2 * tiles * (c + co) * x.itemsize))
+    if yp is None:
+        yp = np.empty((0, 0, 0), dtype=x.dtype)
+    pool = (int(pool[0]), int(pool[1]))
     if bounds is None or len(bounds) == 2:
-        _images(x, u, b, tuple(pad), relu, group, 0, n, y, finite)
+        _images(x, u, b, tuple(pad), relu, group, 0, n, y, finite, pool, yp)
     else:
         run_chunks(_images_chunk, len(bounds) - 1, x, u, b, tuple(pad), relu, group, bounds, y,
-                   finite)  # fmt: skip
+                   finite, pool, yp)  # fmt: skip
     return y.reshape(n, oh, ow, co), finite
 
 

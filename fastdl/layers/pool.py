@@ -7,11 +7,12 @@ import numpy as np
 from fastdl._checks import check_keep_prob, positive_int
 from fastdl.layers.base import Layer
 from fastdl.ops.base import check_same_shape
-from fastdl.ops.conv import Conv2DOp
+from fastdl.ops.conv import Conv2DOp, runs_channels_first
 from fastdl.ops.dropout import Dropout
 from fastdl.ops.pool import MaxPool2DOp
 
-__all__ = ["MaxPool2D", "pooled_after", "backward_through_pool"]
+__all__ = ["MaxPool2D", "pooled_after", "backward_through_pool", "pools_in_one_pass",
+           "forward_through_pool"]  # fmt: skip
 
 
 class MaxPool2D(Layer):
@@ -85,6 +86,44 @@ def pooled_after(before: Layer, layer: Layer) -> bool:
         and conv.output is not None
         and pool.input_ is conv.output
     )
+
+
+def pools_in_one_pass(before: Layer, layer: Layer) -> bool:
+    """Whether an inference pass may run ``before`` and then ``layer`` as one,
+    :func:`forward_through_pool`: ``layer`` is a max-pool right after a convolution with ReLU
+    that ends ``before``, both set up, with their own ``forward`` (not a subclass's)."""
+    if not (isinstance(layer, MaxPool2D) and layer.operations and before.operations):
+        return False
+    conv, pool = before.operations[-1], layer.operations[0]
+    return (  # exactly these classes: a subclass may compute its own outputs
+        type(conv) is Conv2DOp
+        and type(pool) is MaxPool2DOp
+        and type(before).forward is Layer.forward
+        and type(layer).forward is Layer.forward
+        and not before.first
+        and not layer.first
+        and conv.relu
+        and not (conv.channels_first and runs_channels_first(conv.stride, conv.W.shape[1]))
+    )
+
+
+def forward_through_pool(before: Layer, layer: Layer, x: np.ndarray) -> np.ndarray:
+    """``before.forward(x, inference=True)`` and then ``layer.forward`` (for
+    :func:`pools_in_one_pass` layers), with the convolution and the pool in one pass
+    (:meth:`Conv2DOp.forward_through_pool <fastdl.ops.conv.Conv2DOp.forward_through_pool>`):
+    the same output, and every ``input_`` and ``output`` set as the two calls set them."""
+    before._check_input(x)
+    before.input_ = x
+    for op in before.operations[:-1]:
+        x = op.forward(x, True)
+    x = before.operations[-1].forward_through_pool(x, layer.operations[0])
+    before.output = layer.operations[0].input_
+    layer._check_input(before.output)
+    layer.input_ = before.output
+    for op in layer.operations[1:]:  # dropout after the pooling (off in inference)
+        x = op.forward(x, True)
+    layer.output = x
+    return x
 
 
 def backward_through_pool(before: Layer, layer: Layer, output_grad: np.ndarray):

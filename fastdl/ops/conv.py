@@ -25,7 +25,7 @@ from fastdl.kernels.conv_first import (
     conv2d_first_forward,
     runs_channels_first,
 )
-from fastdl.kernels.conv_pool import conv_pool_backward
+from fastdl.kernels.conv_pool import conv_pool_backward, conv_pool_forward
 from fastdl.ops.base import Operation, check_same_shape
 
 __all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding", "runs_channels_first"]
@@ -156,6 +156,40 @@ class Conv2DOp(Operation):
             )
         dw = np.ascontiguousarray(dw.transpose(3, 2, 0, 1))
         return (from_nhwc(dx) if need_input_grad else None), [dw, db]
+
+    def forward_through_pool(self, input_: np.ndarray, pool) -> np.ndarray:
+        """``forward(input_, inference=True)`` of this convolution (with its ReLU) and then of
+        the max-pool ``pool`` on its output, in one pass (:func:`conv_pool_forward
+        <fastdl.kernels.conv_pool.conv_pool_forward>`): the same outputs, with ``input_``,
+        ``output`` and the pool's ``input_`` and ``output`` set as the two calls set them.
+        Returns the pool's output.
+
+        The network calls this in an inference pass for a ``Conv2D`` with ReLU followed by
+        ``MaxPool2D`` (see :func:`fastdl.layers.pool.pools_in_one_pass`)."""
+        self._check_input(input_)
+        first = self.channels_first and runs_channels_first(self.stride, self.W.shape[1])
+        if not self.relu or first:
+            raise ValueError(
+                f"{self.name}.forward_through_pool: the operation must have a fused ReLU and "
+                "a channels-last output (channels_first=False, or a convolution that does "
+                "not run channels-first)"
+            )
+        self.input_ = input_
+        self._x = to_nhwc(input_)
+        self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))
+        self._first = False
+        c_out, _, kh, kw = self.W.shape
+        pt, pb, pl, pr = self.pad
+        oh = (input_.shape[2] + pt + pb - kh) // self.stride + 1
+        ow = (input_.shape[3] + pl + pr - kw) // self.stride + 1
+        pool._check_input(np.empty((1, c_out, oh, ow), dtype=self._x.dtype))  # before any work
+        self._y, pooled = conv_pool_forward(
+            self._x, self._w, self.B, self.stride, self.pad, pool.size, pool.stride
+        )
+        self.output = from_nhwc(self._y)
+        pool.input_, pool._idx = self.output, None
+        pool.output = pooled
+        return pooled
 
     def backward_through_pool(self, pool, pooled_grad: np.ndarray) -> np.ndarray | None:
         """``backward`` of this convolution (with its ReLU) and of the max-pool ``pool`` that
