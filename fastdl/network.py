@@ -226,6 +226,12 @@ class NeuralNetwork:
         """Run every layer; ``inference=True`` turns dropout off and normalises batch-norm
         layers with their running statistics (training uses the batch's, and updates them).
 
+        The last pass's arrays of :data:`RELEASE_MIN_BYTES` and more (the layers' inputs,
+        outputs and gradients) are dropped first, as :meth:`train_batch` does, so two passes'
+        are never held at once. An inference pass runs a ``Conv2D`` with ReLU and the
+        ``MaxPool2D`` after it as one (:func:`fastdl.layers.pool.forward_through_pool`: the
+        same outputs and layer attributes).
+
         Parameters
         ----------
         x : ndarray, shape (N, ...) as the first layer expects

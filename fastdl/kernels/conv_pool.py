@@ -40,6 +40,7 @@ from fastdl.kernels.conv import (
     conv2d_backward_np,
     conv2d_backward_st,
     conv2d_forward_np,
+    conv2d_forward_st,
     forward_images,
 )
 from fastdl.kernels.im2col import output_size
@@ -90,7 +91,8 @@ def conv_pool_forward_nb(x, w, b, stride, pad, size, pool_stride):
     ph, pw = pool_output_size(oh, ow, size, pool_stride)
     yp = recycle.empty((n, co, ph * pw), x.dtype)  # kept and reused when very large
     y, pooled = forward_images(x, w, b, stride, pad, True, (size, pool_stride), yp)
-    if not pooled.any():
+    if not pooled.any():  # not by Winograd: the pool after (and ``yp`` free for it to take)
+        del yp
         return y, maxpool_forward_nb(y, size, pool_stride, need_idx=False)[0]
     for i in np.flatnonzero(~pooled):  # the images summed directly
         one = maxpool_forward_nb(y[i : i + 1], size, pool_stride, need_idx=False)[0]
@@ -144,5 +146,11 @@ def conv_pool_backward_st(x, w, y, dyp, idx, stride, pad, size, pool_stride, nee
     return conv2d_backward_st(x, w, y, dy, stride, pad, True, need_dx)
 
 
-conv_pool_forward = pair(conv_pool_forward_np, conv_pool_forward_nb)
+def conv_pool_forward_st(x, w, b, stride, pad, size, pool_stride):
+    """Staged twin: the convolution's staged forward pass, then the pool's compiled one."""
+    y = conv2d_forward_st(x, w, b, stride, pad, True)
+    return y, maxpool_forward_nb(y, size, pool_stride, need_idx=False)[0]
+
+
+conv_pool_forward = pair(conv_pool_forward_np, conv_pool_forward_nb, conv_pool_forward_st)
 conv_pool_backward = pair(conv_pool_backward_np, conv_pool_backward_nb, conv_pool_backward_st)

@@ -174,15 +174,15 @@ class Conv2DOp(Operation):
                 "a channels-last output (channels_first=False, or a convolution that does "
                 "not run channels-first)"
             )
-        self.input_ = input_
-        self._x = to_nhwc(input_)
-        self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))
-        self._first = False
         c_out, _, kh, kw = self.W.shape
         pt, pb, pl, pr = self.pad
         oh = (input_.shape[2] + pt + pb - kh) // self.stride + 1
         ow = (input_.shape[3] + pl + pr - kw) // self.stride + 1
-        pool._check_input(np.empty((1, c_out, oh, ow), dtype=self._x.dtype))  # before any work
+        pool._check_input(np.empty((1, c_out, oh, ow), np.uint8))  # the pool's check, first
+        self.input_ = input_
+        self._x = to_nhwc(input_)
+        self._w = np.ascontiguousarray(self.W.transpose(2, 3, 1, 0))
+        self._first = False
         self._y, pooled = conv_pool_forward(
             self._x, self._w, self.B, self.stride, self.pad, pool.size, pool.stride
         )

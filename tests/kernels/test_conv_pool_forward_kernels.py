@@ -76,7 +76,7 @@ def test_the_twins_agree_with_the_naive_loops(case, dtype):
     y_naive = np.maximum(naive.conv2d(x64, w64.astype(np.float64), b.astype(np.float64), s, pad), 0)
     yp_naive, _ = naive.maxpool(y_naive, f, ps)
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    for impl in ("np", "nb"):
+    for impl in ("np", "nb", "st"):
         y, yp = getattr(conv_pool.conv_pool_forward, impl)(x, w, b, s, pad, f, ps)
         scale = np.abs(y_naive).max()
         assert np.abs(y.transpose(0, 3, 1, 2) - y_naive).max() <= tol * scale, impl
@@ -96,3 +96,29 @@ def test_an_image_with_nan_or_inf_is_summed_directly_and_pooled_after(value, par
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(yp, want_yp)
     assert not np.isfinite(yp[1]).all() and np.isfinite(yp[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_staged_twin_is_the_two_in_turn(case):
+    """The ``numpy`` BLAS path: the convolution's staged twin, then the compiled pool."""
+    args = inputs(case, np.float32, np.random.default_rng(3))
+    x, w, b, s, pad, f, ps = args
+    y, yp = conv_pool.conv_pool_forward.st(*args)
+    want_y = conv.conv2d_forward.st(x, w, b, s, pad, True)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(yp, pool.maxpool_forward.nb(want_y, f, ps, need_idx=False)[0])
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=["winograd", "im2col"])
+def test_the_kept_arrays_are_taken_again(case, monkeypatch):
+    """Off the Winograd path the pool's output is made after: the array set aside for it is
+    let go first, so it is taken again rather than a second one made each pass."""
+    from fastdl.kernels import _recycle as recycle
+
+    monkeypatch.setattr(recycle, "MIN_BYTES", 64)
+    monkeypatch.setattr(recycle, "_kept", [])
+    args = inputs(case, np.float32, np.random.default_rng(4))
+    for _ in range(3):
+        y, yp = conv_pool.conv_pool_forward.nb(*args)
+        del y, yp
+    assert len(recycle._kept) == 2  # the convolution's output and the pool's

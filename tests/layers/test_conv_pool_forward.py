@@ -117,5 +117,9 @@ def test_a_too_small_image_is_refused_before_any_work(rng):
     """A 1 × 1 image ("same" padding: a 1 × 1 output) under a 2 × 2 window."""
     net = reference_like()
     net.forward(rng.standard_normal((2, 2, 11, 10)).astype(np.float32), inference=True)
+    conv = net.layers[1].operations[-1]
+    kept = conv.input_, conv.output, conv._x, conv._y
     with pytest.raises(ValueError, match="MaxPool2DOp"):
         net.forward(rng.standard_normal((2, 2, 1, 1)).astype(np.float32), inference=True)
+    assert all(a is b for a, b in zip(kept, (conv.input_, conv.output, conv._x, conv._y),
+                                      strict=True))  # fmt: skip
