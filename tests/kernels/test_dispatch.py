@@ -31,7 +31,7 @@ def public_pairs():
 PUBLIC = public_pairs()
 # The kernels that multiply matrices, which have a staged twin for the numpy BLAS path
 STAGED = {"conv2d_forward", "conv2d_backward", "conv2d_first_forward", "conv2d_first_backward",
-          "conv_pool_backward", "conv_transpose2d_forward",
+          "conv_pool_forward", "conv_pool_backward", "conv_transpose2d_forward",
           "conv_transpose2d_backward", "matmul", "rnn_forward", "rnn_backward", "gru_forward",
           "gru_backward", "lstm_forward", "lstm_backward"}  # fmt: skip
 
