@@ -26,6 +26,7 @@ from fastdl.kernels.conv_first import (
     runs_channels_first,
 )
 from fastdl.kernels.conv_pool import conv_pool_backward, conv_pool_forward
+from fastdl.kernels.im2col import output_size
 from fastdl.ops.base import Operation, check_same_shape
 
 __all__ = ["Conv2DOp", "to_nhwc", "from_nhwc", "same_padding", "runs_channels_first"]
@@ -175,9 +176,7 @@ class Conv2DOp(Operation):
                 "not run channels-first)"
             )
         c_out, _, kh, kw = self.W.shape
-        pt, pb, pl, pr = self.pad
-        oh = (input_.shape[2] + pt + pb - kh) // self.stride + 1
-        ow = (input_.shape[3] + pl + pr - kw) // self.stride + 1
+        oh, ow = output_size(*input_.shape[2:], kh, kw, self.stride, self.pad)
         pool._check_input(np.empty((1, c_out, oh, ow), np.uint8))  # the pool's check, first
         self.input_ = input_
         self._x = to_nhwc(input_)
