@@ -30,8 +30,11 @@ from fastdl.kernels._threads import chunk_bounds, run_chunks
 
 __all__ = ["matmul", "SERIAL_MAX_FLOPS"]
 
-#: Products with fewer floating-point operations run on one thread, without waking the pool.
-SERIAL_MAX_FLOPS = 50_000_000
+#: Products with fewer floating-point operations run on one thread, without waking a worker.
+#: Since the spinning hand-over of ``_threads.run_chunks`` (an empty call ~20 µs, was
+#: 150-450), two threads pay from ~15 MFLOP: the LSTM's output layer (800 x 256 @ 256 x 65,
+#: 27 MFLOP) 407 -> 260 µs, the book CNN's (60 x 12544 @ 12544 x 10, 15 MFLOP) 393 -> 329.
+SERIAL_MAX_FLOPS = 10_000_000
 
 
 def matmul_np(a, b, trans_a, trans_b):
