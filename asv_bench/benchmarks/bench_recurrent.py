@@ -14,7 +14,9 @@ Data come from a fixed seed; the JIT is warmed in ``setup`` so compile time is n
 Measurements behind the kernels' design choices (reference machine; moved here from their
 docstrings): a (256, 1024) float32 weight transposed by numpy's copy or 32 × 32 blocks took
 0.75 ms, by 8-row blocks 0.21 ms (``_recurrent.transposed``); with few rows per thread
-OpenBLAS computed ``W_hhᵀ hᵀ`` about 1.7× faster than ``h W_hh``, and ``da W_hhᵀ`` from a
+OpenBLAS computed ``W_hhᵀ hᵀ`` about 1.7× faster than ``h W_hh`` (on the AVX2 machine of
+PERFORMANCE.md the two took 168 and 172 µs for 16 rows, so the LSTM's forward loop now uses
+``h W_hh`` and makes no transposed copy), and ``da W_hhᵀ`` from a
 contiguous copy of ``W_hhᵀ`` about 2× faster than with a transposed operand; a numba
 ``prange`` region cost about 1 ms of wake-up per call once the main thread had done other
 work in between, hence plain threads (``_threads.run_chunks``).

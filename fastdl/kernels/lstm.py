@@ -147,15 +147,15 @@ def lstm_backward_np(x, w_ih, w_hh, h0, c0, hs, cs, acts, dhs, need_dx):
 
 
 @jit
-def _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc):
-    """Step ``t`` on the chunk's rows, given ``a_t = W_hhᵀ h_{t-1}ᵀ`` ``(4H, nc)``: the gates,
+def _forward_step(a, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc):
+    """Step ``t`` on the chunk's rows, given ``a = h_{t-1} W_hh`` ``(nc, 4H)``: the gates,
     then ``c`` and ``h`` in place (``ar`` ``(4H,)`` and ``tc`` ``(H,)`` are scratch)."""
     nc, t_len, hid = h.shape[0], hs.shape[1], hs.shape[2]
     g4 = 4 * hid
     for r in range(nc):
-        xr = xp[r * t_len + t]
+        xr, a_r = xp[r * t_len + t], a[r]
         for k in range(g4):
-            ar[k] = a_t[k, r] + xr[k] + b[k]
+            ar[k] = a_r[k] + xr[k] + b[k]
         act = acts[n0 + r, t]
         scaled_tanh_into(ar, act, scale, shift)  # σ for i, f, o; tanh for g
         cr, hr = c[r], h[r]
@@ -197,43 +197,44 @@ def _backward_step(c0, cs, acts, dhs, da, dh, dc, dab, tc, n0, t):
 
 
 def _scratch(nc, hid, dtype):
-    """Per-chunk arrays of the time loops: ``(4H, nc)``, ``(nc, 4H)``, ``(4H,)``, ``(H,)``."""
-    return (np.empty((4 * hid, nc), dtype), np.empty((nc, 4 * hid), dtype),
-            np.empty(4 * hid, dtype), np.empty(hid, dtype))  # fmt: skip
+    """Per-chunk arrays of the time loops: ``(nc, 4H)``, ``(4H,)``, ``(H,)``."""
+    return np.empty((nc, 4 * hid), dtype), np.empty(4 * hid, dtype), np.empty(hid, dtype)
 
 
 @jit
 def _forward_frame(x, weights, state0, outs, chunks, ch):
     """The forward time loop on one chunk of rows.
 
-    The recurrent product is computed transposed, ``aᵀ = W_hhᵀ hᵀ`` ``(4H, nc)``: with few
-    rows per thread, OpenBLAS is faster in that orientation than for ``h W_hh``.
+    The recurrent product is ``h W_hh`` on the weight as it is stored: on the AVX2 machine of
+    PERFORMANCE.md OpenBLAS computes it as fast as ``W_hhᵀ hᵀ`` from a transposed copy
+    (172 against 168 µs for 16 rows), and the copy cost 0.3-0.4 ms per pass (on an earlier
+    AVX-512 machine the transposed form was 1.7x faster; ``bench_recurrent``'s docstring).
     """
-    w_ih, w_hh_t, b, scale, shift = weights
+    w_ih, w_hh, b, scale, shift = weights
     (h0, c0), (hs, cs, acts) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, t_len, hid = n1 - n0, hs.shape[1], hs.shape[2]
     xp = np.empty((nc * t_len, 4 * hid), hs.dtype)
     rec.project(x, w_ih, n0, n1, xp)
     h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
-    a_t = np.empty((4 * hid, nc), hs.dtype)
+    a = np.empty((nc, 4 * hid), hs.dtype)
     ar, tc = np.empty(4 * hid, hs.dtype), np.empty(hid, hs.dtype)
     for t in range(t_len):
-        gemm(False, True, 1.0, w_hh_t, h, 0.0, a_t)
-        _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
+        gemm(False, False, 1.0, h, w_hh, 0.0, a)
+        _forward_step(a, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
 
 
 def _forward_frame_st(x, weights, state0, outs, chunks, ch):
     """Staged :func:`_forward_frame`: the products by numpy's ``matmul``."""
-    w_ih, w_hh_t, b, scale, shift = weights
+    w_ih, w_hh, b, scale, shift = weights
     (h0, c0), (hs, cs, acts) = state0, outs
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     xp = rec.project_st(x, w_ih, n0, n1)
     h, c = h0[n0:n1].copy(), c0[n0:n1].copy()
-    a_t, _, ar, tc = _scratch(n1 - n0, hs.shape[2], hs.dtype)
+    a, ar, tc = _scratch(n1 - n0, hs.shape[2], hs.dtype)
     for t in range(hs.shape[1]):
-        np.matmul(w_hh_t, h.T, out=a_t)
-        _forward_step(a_t, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
+        np.matmul(h, w_hh, out=a)
+        _forward_step(a, xp, b, scale, shift, h, c, hs, cs, acts, n0, t, ar, tc)
 
 
 @jit
@@ -265,7 +266,7 @@ def _backward_frame_st(x, weights, saved, dhs, need_dx, grads, partials, chunks,
     n0, n1 = chunk_bounds(x.shape[0], chunks, ch)
     nc, hid = n1 - n0, hs.shape[2]
     dh, dc = np.zeros((nc, hid), hs.dtype), np.zeros((nc, hid), hs.dtype)
-    _, dab, _, tc = _scratch(nc, hid, hs.dtype)
+    dab, _, tc = _scratch(nc, hid, hs.dtype)
     for t in range(hs.shape[1] - 1, -1, -1):
         _backward_step(c0, cs, acts, dhs, da, dh, dc, dab, tc, n0, t)
         np.matmul(dab, w_hh_t, out=dh)
@@ -283,7 +284,7 @@ def _forward(frame, x, w_ih, w_hh, b, h0, c0):
     acts = np.empty((n, t_len, 4 * hid), w_hh.dtype)
     scale, shift = gate_scales("ssts", hid, w_hh.dtype)
     with serial_blas():
-        weights = (w_ih, rec.transposed(w_hh), b, scale, shift)
+        weights = (w_ih, np.ascontiguousarray(w_hh), b, scale, shift)
         run_chunks(frame, n_chunks(n), x, weights, (h0, c0), (hs, cs, acts))
     return hs, cs, acts
 
