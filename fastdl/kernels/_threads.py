@@ -135,6 +135,10 @@ class _Workers:
         self.flags = np.zeros(2 * _spin.FLAG_STRIDE * MAX_WORKERS, np.int64)
         self.spin = numba is not None
         rate = _spin.polls_per_us(self.flags, 0) if self.spin else 0.0
+        if self.spin:  # compiled (or loaded) here, never on a worker, which may be cut off
+            # by the exit while it compiles (flags[1] is read by no one)
+            _spin.post(self.flags, 1, 0)
+            _spin.post_then_wait(self.flags, 1, 0, 1, 0, 1, 1)
         self.worker_polls = int(WORKER_SPIN_US * rate)
         self.caller_polls = int(CALLER_SPIN_US * rate)
         self.delay_polls = max(1, int(START_DELAY_US * rate))
@@ -249,9 +253,15 @@ if hasattr(os, "register_at_fork"):
 
 @atexit.register
 def _stop_workers() -> None:
+    """At exit: stop the workers and wait (briefly) until they have: a daemon thread still
+    spinning in compiled code while the interpreter tears down could crash the exit."""
     with _pool_lock:
-        if _pool is not None:
-            _pool.abandon()
+        pool = _pool
+    if pool is None or pool.pid != os.getpid():
+        return
+    pool.abandon()
+    for thread in pool.threads:
+        thread.join(timeout=5.0)
 
 
 def n_chunks(n_rows: int) -> int:
