@@ -47,6 +47,8 @@ CALLER_SPIN_US = 5000.0
 START_DELAY_US = 5.0
 #: At most this many worker threads (a call with more chunks runs the rest on the caller).
 MAX_WORKERS = 64
+#: Each worker's flags: its "posted" flag, then its "done" flag, a cache line each.
+_SLOT = 2 * _spin.FLAG_STRIDE
 
 _pool: _Workers | None = None
 _pool_lock = threading.Lock()
@@ -71,20 +73,20 @@ def run_chunks(kernel, chunks: int, *args) -> None:
     """
     workers = _workers(chunks) if chunks > 1 and not getattr(_inside, "chunk", False) else None
     if workers is None:
-        _run_here(kernel, chunks, args, range(chunks))
-        return
-    with workers.call_lock:
-        handed = workers.post(kernel, chunks, args)
-        first_error = _run_here(kernel, chunks, args, (0, *range(handed + 1, chunks)), False)
-        errors = workers.wait(handed)
-    for error in (first_error, *errors):
+        errors = [_run_here(kernel, chunks, args, range(chunks))]
+    else:
+        with workers.call_lock:
+            handed = workers.post(kernel, chunks, args)
+            first = _run_here(kernel, chunks, args, (0, *range(handed + 1, chunks)))
+            errors = [first, *workers.wait(handed)]
+    for error in errors:
         if error is not None:
             raise error
 
 
-def _run_here(kernel, chunks, args, which, raise_=True):
-    """Run chunks ``which`` on this thread; return (or with ``raise_``, raise) the first
-    error, after every one of them has run or failed."""
+def _run_here(kernel, chunks, args, which):
+    """Run chunks ``which`` on this thread; return the first error (or None) once every one
+    of them has run or failed."""
     first_error = None
     outer, _inside.chunk = getattr(_inside, "chunk", False), True
     try:
@@ -97,19 +99,16 @@ def _run_here(kernel, chunks, args, which, raise_=True):
                 break  # as before: a failed chunk 0 stops this thread's later chunks
     finally:
         _inside.chunk = outer
-    if raise_ and first_error is not None:
-        raise first_error
     return first_error
 
 
 def _workers(chunks: int) -> _Workers | None:
     """The worker threads, at least ``chunks - 1`` of them if they can be started (made again
-    after a fork: threads do not survive one); None once the interpreter is shutting down."""
+    after a fork, see :func:`_forget_pool_after_fork`); None once the interpreter is shutting
+    down."""
     global _pool
     with _pool_lock:
-        if _pool is None or _pool.pid != os.getpid():
-            if _pool is not None:
-                _pool.abandon()
+        if _pool is None:
             _pool = _Workers()
         return _pool if _pool.grow(chunks - 1) else None
 
@@ -125,18 +124,19 @@ class _Workers:
     """
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.call_lock = threading.Lock()
         self.closed = False
         self.generation = 0
         self.threads: list[threading.Thread] = []
         self.posted: list[queue.SimpleQueue] = []
         self.finished: list[queue.SimpleQueue] = []
-        self.flags = np.zeros(2 * _spin.FLAG_STRIDE * MAX_WORKERS, np.int64)
+        self.flags = np.zeros(_SLOT * MAX_WORKERS, np.int64)
         self.spin = numba is not None
-        rate = _spin.polls_per_us(self.flags, 0) if self.spin else 0.0
-        if self.spin:  # compiled (or loaded) here, never on a worker, which may be cut off
-            # by the exit while it compiles (flags[1] is read by no one)
+        rate = 0.0
+        if self.spin:
+            rate = _spin.polls_per_us(self.flags, 0)
+            # compiled (or loaded) here, never on a worker, which may be cut off by the exit
+            # while it compiles (flags[1] is read by no one)
             _spin.post(self.flags, 1, 0)
             _spin.post_then_wait(self.flags, 1, 0, 1, 0, 1, 1)
         self.worker_polls = int(WORKER_SPIN_US * rate)
@@ -145,11 +145,11 @@ class _Workers:
 
     @staticmethod
     def post_i(w: int) -> int:
-        return 2 * _spin.FLAG_STRIDE * w
+        return _SLOT * w
 
     @staticmethod
     def done_i(w: int) -> int:
-        return 2 * _spin.FLAG_STRIDE * w + _spin.FLAG_STRIDE
+        return _SLOT * w + _spin.FLAG_STRIDE
 
     def grow(self, n: int) -> bool:
         """Have at least ``min(n, MAX_WORKERS)`` workers, or as many as can be started;
@@ -189,8 +189,7 @@ class _Workers:
         """Wait until workers ``0 .. handed - 1`` finish this generation; their errors."""
         gen = self.generation
         if self.spin and handed:
-            stride = self.done_i(1) - self.done_i(0)
-            _spin.spin_until(self.flags, self.done_i(0), stride, handed, gen, self.caller_polls)
+            _spin.spin_until(self.flags, self.done_i(0), _SLOT, handed, gen, self.caller_polls)
         errors = []
         for w in range(handed):
             done, error = self.finished[w].get()  # at once, unless the spin above gave up
@@ -228,11 +227,9 @@ class _Workers:
                 )
 
     def abandon(self) -> None:
-        """Stop the workers (at exit, or when a new pool replaces this one): each finishes any
-        chunk it runs, then takes None and returns."""
+        """Stop the workers (at exit): each finishes any chunk it runs, then takes None and
+        returns."""
         self.closed = True
-        if self.pid != os.getpid():
-            return  # a parent's threads do not exist in this process
         with self.call_lock:
             self.generation += 1
             for w in range(len(self.threads)):
@@ -242,7 +239,9 @@ class _Workers:
 
 
 def _forget_pool_after_fork() -> None:
-    """In a forked child: the parent's workers and locks are not this process's."""
+    """In a forked child: the parent's workers and locks are not this process's (threads do
+    not survive a fork), so the child makes its own on its first call. (Windows, which has
+    no ``register_at_fork``, has no fork either.)"""
     global _pool, _pool_lock
     _pool, _pool_lock = None, threading.Lock()
 
@@ -257,7 +256,7 @@ def _stop_workers() -> None:
     spinning in compiled code while the interpreter tears down could crash the exit."""
     with _pool_lock:
         pool = _pool
-    if pool is None or pool.pid != os.getpid():
+    if pool is None:
         return
     pool.abandon()
     for thread in pool.threads:
